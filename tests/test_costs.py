@@ -1,0 +1,77 @@
+"""Multiply-add and parameter counting, checked against TensorFlow's own FLOP count."""
+
+import keras
+import pytest
+import tensorflow as tf
+
+from inception_tf import InceptionModule, costs
+
+
+def tf_profiler_flops(layer, input_shape, op_types):
+    """FLOPs that TensorFlow's graph profiler counts for `layer` on one example."""
+    function = tf.function(layer, autograph=False).get_concrete_function(
+        tf.TensorSpec((1,) + tuple(input_shape), tf.float32)
+    )
+    builder = tf.compat.v1.profiler.ProfileOptionBuilder
+    options = builder(builder.float_operation()).with_empty_output().build()
+    options["account_type_regexes"] = list(op_types)
+    return tf.compat.v1.profiler.profile(graph=function.graph, options=options).total_float_ops
+
+
+def test_slide_11_numbers():
+    example = costs.ReductionExample()
+    # The deck's "120+ million" and "12+ million", worked out by hand.
+    assert example.direct == 28 * 28 * 32 * 5 * 5 * 192 == 120_422_400
+    assert example.reduction == 28 * 28 * 16 * 192 == 2_408_448
+    assert example.reduced_conv == 28 * 28 * 32 * 5 * 5 * 16 == 10_035_200
+    assert example.with_reduction == 12_443_648
+    assert round(example.ratio, 1) == 9.7
+
+
+@pytest.mark.parametrize(
+    "filters,input_shape",
+    [((64, 96, 128, 16, 32, 32), (28, 28, 192)), ((3, 2, 5, 1, 4, 2), (13, 17, 1))],
+)
+def test_inception_module_mult_adds_equal_tf_profiler(filters, input_shape):
+    module = InceptionModule(*filters)
+    module.build((None,) + input_shape)
+    ours = costs.layer_cost(module, input_shape)
+    assert ours.mult_adds * 2 == tf_profiler_flops(module, input_shape, ["Conv2D"])
+    assert ours.params == module.count_params()
+    assert ours.output_shape == input_shape[:2] + (filters[0] + filters[2] + filters[4] + filters[5],)
+
+
+def test_strided_conv_and_dense_equal_tf_profiler():
+    conv = keras.layers.Conv2D(64, 7, strides=2, padding="same")
+    conv.build((None, 224, 224, 3))
+    cost = costs.layer_cost(conv, (224, 224, 3))
+    assert cost.output_shape == (112, 112, 64)
+    assert cost.mult_adds * 2 == tf_profiler_flops(conv, (224, 224, 3), ["Conv2D"])
+    assert cost.params == 7 * 7 * 3 * 64 + 64
+
+    dense = keras.layers.Dense(1000)
+    dense.build((None, 1024))
+    cost = costs.layer_cost(dense, (1024,))
+    assert cost.mult_adds * 2 == tf_profiler_flops(dense, (1024,), ["MatMul"])
+    assert cost.params == 1024 * 1000 + 1000
+
+
+def test_model_costs_sum_layers():
+    inputs = keras.Input((28, 28, 192))
+    x = InceptionModule(64, 96, 128, 16, 32, 32)(inputs)
+    x = keras.layers.MaxPooling2D(3, 2, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10)(x))
+    rows = costs.model_costs(model)
+    assert [r.kind for r in rows] == ["InceptionModule", "MaxPooling2D", "GlobalAveragePooling2D", "Dense"]
+    params, mult_adds = costs.total(rows)
+    assert params == model.count_params()
+    assert rows[1].mult_adds == 0 and rows[1].output_shape == (14, 14, 256)
+    assert mult_adds == rows[0].mult_adds + 256 * 10
+
+
+def test_unsupported_weighted_layer_is_named():
+    layer = keras.layers.Conv1D(4, 3)
+    layer.build((None, 10, 2))
+    with pytest.raises(ValueError, match="Conv1D"):
+        costs.layer_cost(layer, (10, 2))

@@ -1,0 +1,313 @@
+"""InceptionModule and LocalResponseNormalization: equivalence, saving, errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inception_tf import InceptionModule, LocalResponseNormalization, slide
+
+FILTERS = (8, 6, 10, 4, 6, 5)  # 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj
+OUT_CHANNELS = 8 + 10 + 6 + 5
+
+
+def built_module(in_channels, relu="as_written", data_format="channels_last", seed=0, module=1):
+    layer = InceptionModule(*FILTERS, relu=relu, data_format=data_format)
+    shape = (None, 5, 5, in_channels) if data_format == "channels_last" else (None, in_channels, 5, 5)
+    layer.build(shape)
+    weights = slide.slide_initial_weights(in_channels, *FILTERS, module=module, seed=seed)
+    layer.load_slide_weights(weights, module=module)
+    return layer, weights
+
+
+def to_nchw(x):
+    return np.transpose(x, (0, 3, 1, 2))
+
+
+def to_nhwc(x):
+    return np.transpose(x, (0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("relu", ["as_written", "corrected"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("shape", [(1, 13, 17, 1), (4, 8, 8, 7), (2, 28, 28, 192)])
+def test_equals_slide_reference(rng, relu, data_format, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    layer, weights = built_module(shape[-1], relu=relu, data_format=data_format)
+    expected = slide.inception_module(tf.constant(x), weights).numpy()
+    if data_format == "channels_first":
+        got = to_nhwc(np.asarray(layer(to_nchw(x))))
+    else:
+        got = np.asarray(layer(x))
+    assert got.shape == shape[:3] + (OUT_CHANNELS,)
+    assert np.abs(got - expected).max() <= 1e-5
+
+
+def test_as_written_equals_corrected_but_graphs_differ(rng):
+    x = rng.standard_normal((3, 9, 9, 4)).astype(np.float32)
+    as_written, weights = built_module(4, relu="as_written")
+    corrected, _ = built_module(4, relu="corrected")
+    np.testing.assert_allclose(as_written(x), corrected(x), atol=1e-6)
+    # Same function, different graphs: the slide leaves the 1x1 branch linear.
+    assert as_written.convs["branch_1x1"].activation is keras.activations.linear
+    assert corrected.convs["branch_1x1"].activation is keras.activations.relu
+    assert as_written.output_relu is not None and corrected.output_relu is None
+
+
+def test_module_numbers_select_names(rng):
+    layer, weights = built_module(3, module=2)
+    assert set(layer.slide_weights(module=2)) == set(weights)
+    for name, value in layer.slide_weights(module=2).items():
+        np.testing.assert_array_equal(value, weights[name])
+
+
+def test_variable_paths_are_addressable():
+    layer = InceptionModule(*FILTERS, name="inception_3a")
+    layer.build((None, 8, 8, 3))
+    paths = {v.path for v in layer.weights}
+    assert "inception_3a/branch_3x3/kernel" in paths
+    assert "inception_3a/branch_pool_proj/bias" in paths
+    assert len(layer.weights) == 12
+
+
+def test_gradients_reach_all_twelve_weights(rng):
+    layer, _ = built_module(3)
+    x = tf.constant(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) ** 2)
+    grads = tape.gradient(loss, layer.trainable_weights)
+    assert len(grads) == 12
+    for variable, grad in zip(layer.trainable_weights, grads):
+        assert grad is not None, variable.path
+        assert float(tf.reduce_max(tf.abs(grad))) > 0, variable.path
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_config_round_trip(rng, data_format):
+    layer, _ = built_module(3, relu="corrected", data_format=data_format)
+    clone = InceptionModule.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    clone.build((None, 5, 5, 3) if data_format == "channels_last" else (None, 3, 5, 5))
+    clone.set_weights(layer.get_weights())
+    x = rng.standard_normal((2, 5, 5, 3) if data_format == "channels_last" else (2, 3, 5, 5))
+    np.testing.assert_array_equal(clone(x.astype("float32")), layer(x.astype("float32")))
+
+
+def test_config_keeps_every_constructor_argument():
+    layer = InceptionModule(
+        *FILTERS, relu="corrected", data_format="channels_first", use_bias=False,
+        kernel_initializer="he_normal", bias_initializer="slide",
+        kernel_regularizer=keras.regularizers.L2(1e-4), bias_regularizer="l1", name="m",
+    )
+    clone = InceptionModule.from_config(layer.get_config())
+    for attr in ("filters_1x1", "filters_3x3_reduce", "filters_3x3", "filters_5x5_reduce",
+                 "filters_5x5", "filters_pool_proj", "relu", "data_format", "use_bias", "name"):
+        assert getattr(clone, attr) == getattr(layer, attr), attr
+    assert clone.bias_initializer == "slide"
+    assert isinstance(clone.kernel_regularizer, keras.regularizers.L2)
+    assert clone.kernel_regularizer.l2 == pytest.approx(1e-4)
+
+
+def test_keras_file_round_trip(tmp_path, rng):
+    inputs = keras.Input((12, 12, 3))
+    x = InceptionModule(*FILTERS, relu="corrected", name="inception_a")(inputs)
+    x = InceptionModule(4, 4, 4, 4, 4, 4, name="inception_b")(x)
+    model = keras.Model(inputs, x)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    data = rng.standard_normal((3, 12, 12, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
+    assert isinstance(loaded.get_layer("inception_a"), InceptionModule)
+
+
+def test_slide_initializer_draws_the_source_distribution():
+    layer = InceptionModule(64, 64, 64, 64, 64, 64, kernel_initializer="slide", bias_initializer="slide")
+    layer.build((None, 4, 4, 64))
+    w = layer.slide_weights()
+    np.testing.assert_array_equal(w["b_conv1_5x5"], np.full(64, 0.1, np.float32))
+    assert np.abs(w["W_conv1_1x1_2"]).max() <= 0.2 + 1e-6
+    assert 0.08 < w["W_conv1_3x3"].std() < 0.095
+
+
+def test_works_in_sequential_functional_and_subclassed_models(rng):
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    sequential = keras.Sequential([keras.Input((8, 8, 3)), InceptionModule(*FILTERS)])
+
+    inputs = keras.Input((8, 8, 3))
+    functional = keras.Model(inputs, InceptionModule(*FILTERS)(inputs))
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.module = InceptionModule(*FILTERS)
+            self.pool = keras.layers.GlobalAveragePooling2D()
+
+        def call(self, inputs):
+            return self.pool(self.module(inputs))
+
+    subclassed = Net()
+    for model in (sequential, functional):
+        assert model(x).shape == (2, 8, 8, OUT_CHANNELS)
+    assert subclassed(x).shape == (2, OUT_CHANNELS)
+    subclassed.compile(optimizer="sgd", loss="mse")
+    subclassed.fit(x, np.zeros((2, OUT_CHANNELS)), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "policy,compute_dtype,atol",
+    [("float32", "float32", 0), ("mixed_float16", "float16", 2e-2), ("mixed_bfloat16", "bfloat16", 1e-1)],
+)
+def test_follows_dtype_policy(rng, policy, compute_dtype, atol):
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    reference, weights = built_module(3)
+    keras.config.set_dtype_policy(policy)
+    layer = InceptionModule(*FILTERS)
+    layer.build((None, 8, 8, 3))
+    layer.load_slide_weights(weights)
+    out = layer(x)
+    assert keras.backend.standardize_dtype(out.dtype) == compute_dtype
+    assert all(v.dtype == "float32" for v in layer.weights)  # variables stay float32
+    np.testing.assert_allclose(np.asarray(out, np.float32), reference(x), atol=atol, rtol=atol)
+
+
+def test_compute_output_shape():
+    layer = InceptionModule(64, 96, 128, 16, 32, 32)
+    assert layer.compute_output_shape((None, 28, 28, 192)) == (None, 28, 28, 256)
+    nchw = InceptionModule(64, 96, 128, 16, 32, 32, data_format="channels_first")
+    assert nchw.compute_output_shape((5, 192, None, None)) == (5, 256, None, None)
+
+
+@pytest.mark.parametrize(
+    "argument,value",
+    [("filters_1x1", 0), ("filters_3x3", -4), ("filters_5x5", 2.5), ("filters_pool_proj", True),
+     ("filters_3x3_reduce", "16"), ("filters_5x5_reduce", None)],
+)
+def test_bad_filter_counts_are_named(argument, value):
+    kwargs = dict(zip(
+        ("filters_1x1", "filters_3x3_reduce", "filters_3x3", "filters_5x5_reduce", "filters_5x5",
+         "filters_pool_proj"), FILTERS))
+    kwargs[argument] = value
+    with pytest.raises(ValueError, match=f"{argument} must be a positive integer. Received: {argument}={value!r}"):
+        InceptionModule(**kwargs)
+
+
+def test_unknown_relu_is_named():
+    with pytest.raises(ValueError, match="relu must be one of .* Received: relu='paper'"):
+        InceptionModule(*FILTERS, relu="paper")
+
+
+def test_unknown_data_format_is_named():
+    with pytest.raises(ValueError, match="data_format=.NHWC."):
+        InceptionModule(*FILTERS, data_format="NHWC")
+
+
+@pytest.mark.parametrize("shape", [(None, 8, 3), (None, 4, 8, 8, 3)])
+def test_wrong_rank_is_named(shape):
+    with pytest.raises(ValueError, match=r"4D input .* Received: input_shape="):
+        InceptionModule(*FILTERS).build(shape)
+
+
+def test_unknown_channels_are_named():
+    with pytest.raises(ValueError, match="known channel count"):
+        InceptionModule(*FILTERS)(keras.Input((None, None, None)))
+
+
+class TestSlideWeightErrors:
+    def test_missing(self):
+        layer, weights = built_module(3)
+        del weights["W_conv1_5x5"]
+        with pytest.raises(ValueError, match=r"missing \['W_conv1_5x5'\]"):
+            layer.load_slide_weights(weights)
+
+    def test_extra(self):
+        layer, weights = built_module(3)
+        weights["W_conv1_7x7"] = np.zeros((7, 7, 3, 1))
+        with pytest.raises(ValueError, match="unexpected variables \\['W_conv1_7x7'\\]"):
+            layer.load_slide_weights(weights)
+
+    def test_wrong_shape_names_the_variable_and_keeps_old_weights(self):
+        layer, weights = built_module(3)
+        before = layer.get_weights()
+        weights["b_conv1_1x1_1"] = np.ones(FILTERS[0], np.float32) * 7
+        weights["W_conv1_3x3"] = np.zeros((5, 5, 6, 10), np.float32)
+        with pytest.raises(ValueError, match=r"W_conv1_3x3 has shape \(5, 5, 6, 10\).*\(3, 3, 6, 10\)"):
+            layer.load_slide_weights(weights)
+        for old, new in zip(before, layer.get_weights()):
+            np.testing.assert_array_equal(old, new)  # nothing half-loaded
+
+    def test_unbuilt(self):
+        with pytest.raises(ValueError, match="not built yet"):
+            InceptionModule(*FILTERS).load_slide_weights({})
+
+    def test_without_bias(self):
+        layer = InceptionModule(*FILTERS, use_bias=False)
+        layer.build((None, 4, 4, 3))
+        with pytest.raises(ValueError, match="use_bias=True"):
+            layer.slide_weights()
+
+
+# --- LocalResponseNormalization -------------------------------------------------
+
+
+def numpy_lrn_caffe(x, local_size=5, alpha=1e-4, beta=0.75, k=1.0):
+    """Caffe's ACROSS_CHANNELS LRN in float64 (NHWC): alpha divided by local_size."""
+    x = x.astype(np.float64)
+    half = local_size // 2
+    channels = x.shape[-1]
+    padded = np.pad(x ** 2, [(0, 0)] * 3 + [(half, half)])
+    window = sum(padded[..., i : i + channels] for i in range(local_size))
+    return x / (k + alpha / local_size * window) ** beta
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+@pytest.mark.parametrize("params", [{}, {"depth_radius": 3, "bias": 2.0, "alpha": 1e-3, "beta": 0.5}])
+def test_lrn_equals_tf_nn_lrn(rng, scale, params):
+    x = (rng.standard_normal((2, 9, 9, 24)) * scale).astype(np.float32)
+    layer = LocalResponseNormalization(**params)
+    expected = tf.nn.local_response_normalization(
+        x, depth_radius=layer.depth_radius, bias=layer.bias, alpha=layer.alpha, beta=layer.beta
+    )
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_lrn_defaults_are_caffe_googlenet(rng):
+    x = (rng.standard_normal((2, 5, 5, 16)) * 50).astype(np.float32)
+    np.testing.assert_allclose(LocalResponseNormalization()(x), numpy_lrn_caffe(x), rtol=1e-6)
+
+
+def test_lrn_channels_first(rng):
+    x = (rng.standard_normal((2, 6, 6, 10)) * 20).astype(np.float32)
+    nchw = LocalResponseNormalization(data_format="channels_first")(to_nchw(x))
+    np.testing.assert_allclose(to_nhwc(np.asarray(nchw)), LocalResponseNormalization()(x), rtol=1e-6)
+
+
+def test_lrn_under_mixed_bfloat16_normalises_in_float32(rng):
+    x = (rng.standard_normal((2, 6, 6, 32)) * 20).astype(np.float32)
+    x = np.asarray(tf.cast(tf.cast(x, tf.bfloat16), tf.float32))  # what autocasting feeds it
+    reference = np.asarray(LocalResponseNormalization()(x))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    out = LocalResponseNormalization()(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    # Only the final rounding to bfloat16 (8 significant bits) separates the two.
+    np.testing.assert_allclose(np.asarray(out, np.float32), reference, rtol=2 ** -8, atol=0)
+
+
+def test_lrn_round_trip(tmp_path, rng):
+    inputs = keras.Input((6, 6, 8))
+    model = keras.Model(inputs, LocalResponseNormalization(depth_radius=1, alpha=1e-2, name="lrn")(inputs))
+    model.save(tmp_path / "lrn.keras")
+    loaded = keras.models.load_model(tmp_path / "lrn.keras")
+    x = (rng.standard_normal((2, 6, 6, 8)) * 10).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), model(x))
+    assert loaded.get_layer("lrn").get_config()["alpha"] == pytest.approx(1e-2)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [({"depth_radius": -1}, "depth_radius"), ({"depth_radius": 2.5}, "depth_radius"),
+     ({"beta": "x"}, "beta"), ({"bias": 0.0, "alpha": 0.0}, "bias or alpha")],
+)
+def test_lrn_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LocalResponseNormalization(**kwargs)
