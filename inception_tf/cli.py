@@ -1,13 +1,7 @@
 """The `inception-tf` command: turns flags into calls of the library."""
 
 import argparse
-import os
 import sys
-
-
-def _quiet_tensorflow():
-    # TensorFlow's C++ start-up chatter (CUDA probes on a CPU machine) hides the output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _costs(args):
@@ -52,7 +46,6 @@ def build_parser():
 
 def main(argv=None):
     """Runs the command line; returns the process exit code."""
-    _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

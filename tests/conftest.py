@@ -23,5 +23,3 @@ def rng():
     return np.random.default_rng(1409_4842)
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than a few seconds; still run in CI")

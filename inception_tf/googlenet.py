@@ -1,0 +1,341 @@
+"""GoogLeNet (Szegedy et al. 2014, Table 1) and the slide source's two-module network.
+
+Both are Keras functional models built from `InceptionModule`. GoogLeNet is
+written once, as a table (`INCEPTION_SPEC`), and built by looping over it.
+
+Unlike torchvision's `googlenet` and TF-Slim's `inception_v1`, which put a
+3x3 convolution in the "5x5" branch and batch normalization after every
+convolution, this is the paper's network: real 5x5 convolutions, local
+response normalization in the stem, no batch normalization.
+"""
+
+import collections
+import os
+
+import keras
+
+from inception_tf.layers import (
+    InceptionModule,
+    LocalResponseNormalization,
+    compute_data_format,
+    standardize_data_format,
+)
+
+InceptionSpec = collections.namedtuple(
+    "InceptionSpec",
+    ["name", "filters_1x1", "filters_3x3_reduce", "filters_3x3",
+     "filters_5x5_reduce", "filters_5x5", "filters_pool_proj"],
+)
+
+# Table 1 of "Going Deeper with Convolutions" (arXiv:1409.4842).
+INCEPTION_SPEC = (
+    #             name  1x1  3x3r 3x3  5x5r 5x5  pool proj   output at 224x224
+    InceptionSpec("3a", 64, 96, 128, 16, 32, 32),        # (B, 28, 28, 256)
+    InceptionSpec("3b", 128, 128, 192, 32, 96, 64),      # (B, 28, 28, 480)
+    InceptionSpec("4a", 192, 96, 208, 16, 48, 64),       # (B, 14, 14, 512)
+    InceptionSpec("4b", 160, 112, 224, 24, 64, 64),      # (B, 14, 14, 512)
+    InceptionSpec("4c", 128, 128, 256, 24, 64, 64),      # (B, 14, 14, 512)
+    InceptionSpec("4d", 112, 144, 288, 32, 64, 64),      # (B, 14, 14, 528)
+    InceptionSpec("4e", 256, 160, 320, 32, 128, 128),    # (B, 14, 14, 832)
+    InceptionSpec("5a", 256, 160, 320, 32, 128, 128),    # (B, 7, 7, 832)
+    InceptionSpec("5b", 384, 192, 384, 48, 128, 128),    # (B, 7, 7, 1024)
+)
+MAX_POOL_AFTER = ("3b", "4e")  # 3x3/2 max pools between stages
+AUX_CLASSIFIER_AFTER = {"aux1": "4a", "aux2": "4d"}
+
+# The paper weights each auxiliary loss 0.3 during training.
+AUX_LOSS_WEIGHT = 0.3
+LOSS_WEIGHTS = {"main": 1.0, "aux1": AUX_LOSS_WEIGHT, "aux2": AUX_LOSS_WEIGHT}
+MIN_INPUT_SIZE = 32
+DEFAULT_INPUT_SIZE = 224
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}. Received: {name}={value!r}")
+
+
+def _input_shape(input_shape, data_format, require_static):
+    """Validates `input_shape` (batchless, 3D) and fills the 224x224x3 default."""
+    if input_shape is None:
+        size = DEFAULT_INPUT_SIZE
+        return (size, size, 3) if data_format == "channels_last" else (3, size, size)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(
+            "input_shape must be (height, width, channels) or, for channels_first, "
+            f"(channels, height, width). Received: input_shape={input_shape}"
+        )
+    spatial = input_shape[:2] if data_format == "channels_last" else input_shape[1:]
+    channels = input_shape[2] if data_format == "channels_last" else input_shape[0]
+    if channels is None:
+        raise ValueError(f"input_shape needs a known channel count. Received: input_shape={input_shape}")
+    for size in spatial:
+        if size is None:
+            if require_static:
+                raise ValueError(
+                    "input_shape needs a fixed height and width with aux_logits=True "
+                    f"(the auxiliary heads flatten a feature map). Received: input_shape={input_shape}"
+                )
+        elif size < MIN_INPUT_SIZE:
+            raise ValueError(
+                f"input_shape must be at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}. "
+                f"Received: input_shape={input_shape}"
+            )
+    return input_shape
+
+
+def _inputs(input_tensor, input_shape, name="images"):
+    if input_tensor is None:
+        return keras.Input(shape=input_shape, name=name)
+    if not keras.utils.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=input_shape, name=name)
+    return input_tensor
+
+
+def _conv(filters, kernel_size, name, data_format, strides=1):
+    return keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", activation="relu",
+        data_format=data_format, name=name,
+    )
+
+
+def _max_pool(name, data_format):
+    # SAME padding reproduces Table 1's sizes (112 -> 56 -> 28 -> 14 -> 7), as
+    # Caffe's ceil-mode pooling does.
+    return keras.layers.MaxPooling2D(3, strides=2, padding="same", data_format=data_format, name=name)
+
+
+def _stem(x, lrn, data_format):
+    """Table 1's first rows: (B, 224, 224, 3) -> (B, 28, 28, 192)."""
+    x = _conv(64, 7, "conv1", data_format, strides=2)(x)           # (B, 112, 112, 64)
+    x = _max_pool("pool1", data_format)(x)                          # (B, 56, 56, 64)
+    if lrn:
+        x = LocalResponseNormalization(data_format=data_format, name="lrn1")(x)
+    x = _conv(64, 1, "conv2_reduce", data_format)(x)                # (B, 56, 56, 64)
+    x = _conv(192, 3, "conv2", data_format)(x)                      # (B, 56, 56, 192)
+    if lrn:
+        x = LocalResponseNormalization(data_format=data_format, name="lrn2")(x)
+    return _max_pool("pool2", data_format)(x)                       # (B, 28, 28, 192)
+
+
+def _auxiliary_classifier(x, name, classes, classifier_activation, data_format):
+    """The paper's auxiliary head: (B, 14, 14, C) -> (B, classes).
+
+    Average pool 5x5/3 (4x4 at a 224x224 input), 1x1 conv 128 + ReLU, FC 1024
+    + ReLU, dropout 70%, linear, softmax. Where the map is smaller than 5x5
+    (inputs under ~96x96) the pool covers the whole map instead.
+    """
+    spatial = x.shape[1:3] if data_format == "channels_last" else x.shape[2:4]
+    pool_size = tuple(min(5, int(size)) for size in spatial)
+    x = keras.layers.AveragePooling2D(
+        pool_size, strides=3, padding="valid", data_format=data_format, name=f"{name}_avg_pool"
+    )(x)                                                            # (B, 4, 4, C)
+    x = keras.layers.Conv2D(128, 1, activation="relu", data_format=data_format, name=f"{name}_conv")(x)
+    x = keras.layers.Flatten(data_format=data_format, name=f"{name}_flatten")(x)
+    x = keras.layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
+    x = keras.layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    x = keras.layers.Dense(classes, name=f"{name}_logits")(x)
+    return keras.layers.Activation(classifier_activation, dtype="float32", name=name)(x)
+
+
+def GoogLeNet(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    aux_logits=False,
+    dropout_rate=0.4,
+    lrn=True,
+    relu="corrected",
+    data_format=None,
+    name="googlenet",
+):
+    """GoogLeNet, the network of "Going Deeper with Convolutions" (Szegedy et al. 2014).
+
+    Stem (7x7/2 conv 64, 3x3/2 max pool, LRN, 1x1 conv 64, 3x3 conv 192, LRN,
+    3x3/2 max pool), nine Inception modules 3a-5b with Table 1's filter counts
+    and 3x3/2 max pools after 3b and 4e, then global average pooling, dropout,
+    a linear layer and softmax. Layers are named as in the paper: `conv1`,
+    `pool1`, `lrn1`, `conv2_reduce`, `conv2`, `lrn2`, `pool2`,
+    `inception_3a` ... `inception_5b`, `pool3`, `pool4`, `avg_pool`,
+    `dropout`, `logits`, `predictions`.
+
+    Args:
+        include_top: bool. Whether to end in the classifier. Defaults to True.
+        weights: None (random initialisation) or the path of a weights file
+            saved with `model.save_weights`. Defaults to None.
+        input_tensor: optional Keras tensor to use as the model's input.
+        input_shape: tuple. `(height, width, 3)` (or channels first), at least
+            32x32. Defaults to `(224, 224, 3)`.
+        pooling: None, `"avg"` or `"max"`: the pooling of the last feature map
+            when `include_top=False`. Defaults to None (the 4D feature map).
+        classes: int. Number of classes. Defaults to 1000.
+        classifier_activation: str or callable, applied to the logits (in
+            float32 under mixed precision); None returns logits. Defaults to
+            `"softmax"`.
+        aux_logits: bool. Whether to add the two auxiliary classifiers after
+            4a and 4d. The model then has a dict of three outputs, `main`,
+            `aux1` and `aux2`, in training and inference alike; train it with
+            `LOSS_WEIGHTS` and evaluate or export `inference_model(model)`.
+            Defaults to False.
+        dropout_rate: float. Dropout before the last linear layer. Defaults to 0.4.
+        lrn: bool. Whether to apply local response normalization in the stem.
+            Defaults to True.
+        relu: str. ReLU placement inside the modules, `"corrected"` or
+            `"as_written"` (the same function). Defaults to `"corrected"`.
+        data_format: str or None. `"channels_last"` or `"channels_first"`.
+            Defaults to `keras.config.image_data_format()`.
+        name: str. The model's name. Defaults to `"googlenet"`.
+
+    Returns:
+        A `keras.Model` mapping `(batch_size, height, width, 3)` images to
+        `(batch_size, classes)` probabilities, or to a dict of three such
+        tensors with `aux_logits=True`; with `include_top=False`, to the
+        `(batch_size, height / 32, width / 32, 1024)` feature map or its pooled
+        `(batch_size, 1024)` vector.
+
+    Examples:
+
+    >>> import inception_tf
+    >>> model = inception_tf.GoogLeNet(input_shape=(64, 64, 3), classes=10)
+    >>> model.output_shape
+    (None, 10)
+    """
+    _check_weights(weights)
+    _check_choice("pooling", pooling, (None, "avg", "max"))
+    _check_choice("relu", relu, ("corrected", "as_written"))
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(f"classes must be a positive integer. Received: classes={classes!r}")
+    if not 0 <= dropout_rate < 1:
+        raise ValueError(f"dropout_rate must be in [0, 1). Received: dropout_rate={dropout_rate!r}")
+    if aux_logits and not include_top:
+        raise ValueError("aux_logits=True needs include_top=True: the auxiliary heads are classifiers.")
+    data_format = standardize_data_format(data_format)
+    input_shape = _input_shape(input_shape, data_format, require_static=aux_logits)
+
+    inputs = _inputs(input_tensor, input_shape)
+    layout = compute_data_format(data_format)
+    x = inputs
+    if layout != data_format:
+        # TensorFlow has no NCHW convolution on CPU: compute in NHWC.
+        x = keras.layers.Permute((2, 3, 1), name="to_channels_last")(x)
+
+    x = _stem(x, lrn, layout)
+    aux_outputs = {}
+    for spec in INCEPTION_SPEC:
+        x = InceptionModule(*spec[1:], relu=relu, data_format=layout, name=f"inception_{spec.name}")(x)
+        for aux_name, after in AUX_CLASSIFIER_AFTER.items():
+            if aux_logits and spec.name == after:
+                aux_outputs[aux_name] = _auxiliary_classifier(x, aux_name, classes, classifier_activation, layout)
+        if spec.name in MAX_POOL_AFTER:
+            x = _max_pool(f"pool{spec.name[0]}", layout)(x)         # (B, 14, 14, 480), (B, 7, 7, 832)
+
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(data_format=layout, name="avg_pool")(x)  # (B, 1024)
+        x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
+        x = keras.layers.Dense(classes, name="logits")(x)
+        x = keras.layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    elif pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(data_format=layout, name="avg_pool")(x)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling2D(data_format=layout, name="max_pool")(x)
+    elif layout != data_format:
+        x = keras.layers.Permute((3, 1, 2), name="to_channels_first")(x)
+
+    outputs = {"main": x, **aux_outputs} if aux_logits else x
+    model_inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
+    model = keras.Model(model_inputs, outputs, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
+
+
+def _check_weights(weights):
+    if weights is None:
+        return
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(
+            f"weights must be None or the path of a weights file. Received: weights={weights!r}"
+        )
+    if not os.path.exists(weights):
+        hint = (
+            " No pretrained weights ship with inception_tf; train a model and pass "
+            "the file written by model.save_weights()."
+            if str(weights) in ("imagenet",) else ""
+        )
+        raise FileNotFoundError(f"weights file {str(weights)!r} does not exist.{hint}")
+
+
+def inference_model(model):
+    """The main-output model of a GoogLeNet built with `aux_logits=True`.
+
+    It shares every weight with `model` (no copy), so it always reflects the
+    latest training; use it to evaluate, predict and export.
+
+    Args:
+        model: a model from `GoogLeNet(aux_logits=True)`, or any single-output model.
+
+    Returns:
+        A `keras.Model` from the same input to the `(batch_size, classes)` main output.
+    """
+    outputs = model.output
+    if not isinstance(outputs, dict):
+        return model
+    if "main" not in outputs:
+        raise ValueError(f"Model '{model.name}' has no 'main' output. Its outputs: {sorted(outputs)}")
+    return keras.Model(model.input, outputs["main"], name=f"{model.name}_inference")
+
+
+def SlideNet(
+    input_shape=(28, 28, 1),
+    classes=10,
+    classifier_activation="softmax",
+    relu="as_written",
+    name="slidenet",
+):
+    """The slide code's source network: T. Mulc's 2016 two-module MNIST classifier.
+
+    28x28x1 input -> Inception module 1 (32 filters per branch, 16 per 1x1
+    reduction) -> module 2 (64 per branch, 16 per reduction) -> flatten
+    (28 * 28 * 256 values) -> FC 700 + ReLU -> dropout 0.5 -> FC 10 -> softmax.
+    The modules keep the slide's ReLU placement; every weight is drawn from a
+    truncated normal with stddev 0.1, the 5x5 and FC biases are 0.1, as in the
+    source. The modules are named `inception_1` and `inception_2`, so their
+    variables map onto the slide's `W_conv1_...` and `W_conv2_...` through
+    `InceptionModule.slide_weights(module=1 or 2)`.
+
+    Args:
+        input_shape: tuple. `(height, width, channels)`. Defaults to `(28, 28, 1)`.
+        classes: int. Number of classes. Defaults to 10.
+        classifier_activation: str, callable or None. Defaults to `"softmax"`.
+        relu: str. ReLU placement in the modules. Defaults to `"as_written"`.
+        name: str. The model's name. Defaults to `"slidenet"`.
+
+    Returns:
+        A `keras.Model` from `(batch_size, 28, 28, 1)` to `(batch_size, classes)`.
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or any(size is None for size in input_shape):
+        raise ValueError(
+            f"input_shape must be a fixed (height, width, channels). Received: input_shape={input_shape}"
+        )
+    slide_init = {"kernel_initializer": "slide", "bias_initializer": "slide"}
+    fc_init = {
+        "kernel_initializer": keras.initializers.TruncatedNormal(stddev=0.1),
+        "bias_initializer": keras.initializers.Constant(0.1),
+    }
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = InceptionModule(32, 16, 32, 16, 32, 32, relu=relu, data_format="channels_last",
+                        name="inception_1", **slide_init)(inputs)          # (B, 28, 28, 128)
+    x = InceptionModule(64, 16, 64, 16, 64, 64, relu=relu, data_format="channels_last",
+                        name="inception_2", **slide_init)(x)               # (B, 28, 28, 256)
+    x = keras.layers.Flatten(name="flatten")(x)                            # (B, 200704)
+    x = keras.layers.Dense(700, activation="relu", name="fc1", **fc_init)(x)
+    x = keras.layers.Dropout(0.5, name="dropout")(x)
+    x = keras.layers.Dense(classes, name="logits", **fc_init)(x)
+    outputs = keras.layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
