@@ -17,6 +17,102 @@ def _costs(args):
     return 0
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _train(args):
+    import logging
+
+    from inception_tf import train
+
+    logger = logging.getLogger("inception_tf")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    config = train.TrainConfig(
+        model=args.model, dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        lr_decay_epochs=args.lr_decay_epochs, aux_logits=not args.no_aux, ema=args.ema,
+        augment=args.augment, strategy=args.strategy, precision=args.precision,
+        jit_compile=args.jit, output_dir=args.output_dir, run_name=args.run_name, seed=args.seed,
+        steps_per_epoch=args.steps_per_epoch, verbose=args.verbose,
+    )
+    try:
+        history = train.train(config)
+    except train.TrainingDiverged as error:
+        print(f"inception-tf train: {error}", file=sys.stderr)
+        return 3
+    metrics, artifacts = history.metrics, history.artifacts
+    test = metrics["test"]
+    print(
+        f"test accuracy {test['accuracy']:.4f} (loss {test['loss']:.4f}) after "
+        f"{metrics['epochs_run']} epochs in {metrics['wall_time_s']:.0f} s on "
+        f"{metrics['strategy']} x{metrics['replicas']}"
+    )
+    for label, key in (("model", "model"), ("best model", "best_model"), ("metrics", "metrics"),
+                       ("history", "history_csv"), ("TensorBoard logs", "tensorboard")):
+        print(f"{label + ':':<18}{artifacts[key]}")
+    return 0
+
+
+def _add_train_parser(commands):
+    from inception_tf import distribute, train
+
+    defaults = train.TrainConfig()
+    parser = commands.add_parser(
+        "train", help="train GoogLeNet or SlideNet",
+        description=(
+            "Train a model with model.fit under a tf.distribute strategy. With no "
+            "arguments: GoogLeNet with auxiliary heads on the embedded digits at 32x32."
+        ),
+    )
+    parser.add_argument("--model", choices=train.MODELS, default=defaults.model)
+    parser.add_argument("--dataset", default=defaults.dataset,
+                        help="tfds name, 'digits' (embedded, default) or 'folder:PATH'")
+    parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    parser.add_argument("--image-size", type=_positive_int, default=None,
+                        help="input height and width (default: 32 on digits, 224 elsewhere, 28 for slidenet)")
+    parser.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
+                        help="per replica; the global batch is this times the replicas")
+    parser.add_argument("--learning-rate", type=_positive_float, default=None,
+                        help="default: 0.01 SGD for googlenet, 1e-4 Adam for slidenet")
+    parser.add_argument("--lr-decay-epochs", type=_positive_float, default=None,
+                        help="cut the learning rate by 4%% every this many epochs (default: 8, 1 on digits)")
+    parser.add_argument("--no-aux", action="store_true", help="train GoogLeNet without auxiliary heads")
+    parser.add_argument("--ema", action="store_true", help="Polyak (exponential moving) weight averaging")
+    parser.add_argument("--augment", action="store_true", help="the paper's crop and colour augmentation")
+    parser.add_argument("--strategy", choices=distribute.STRATEGIES, default=defaults.strategy)
+    parser.add_argument("--precision", choices=train.PRECISIONS, default=defaults.precision)
+    parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    parser.add_argument("--output-dir", default=defaults.output_dir)
+    parser.add_argument("--run-name", default=None, help="default: MODEL_DATASET")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--steps-per-epoch", type=_positive_int, default=None)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=defaults.verbose,
+                        help="1: progress bars, 2: one line per epoch")
+    parser.set_defaults(handler=_train)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="inception-tf",
@@ -41,6 +137,7 @@ def build_parser():
         help="input height and width for --model googlenet (default: 224)",
     )
     costs.set_defaults(handler=_costs)
+    _add_train_parser(commands)
     return parser
 
 

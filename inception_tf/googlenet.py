@@ -93,10 +93,10 @@ def _inputs(input_tensor, input_shape, name="images"):
     return input_tensor
 
 
-def _conv(filters, kernel_size, name, data_format, strides=1):
+def _conv(filters, kernel_size, name, data_format, kernel_initializer, strides=1):
     return keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding="same", activation="relu",
-        data_format=data_format, name=name,
+        data_format=data_format, kernel_initializer=kernel_initializer, name=name,
     )
 
 
@@ -106,14 +106,14 @@ def _max_pool(name, data_format):
     return keras.layers.MaxPooling2D(3, strides=2, padding="same", data_format=data_format, name=name)
 
 
-def _stem(x, lrn, data_format):
+def _stem(x, lrn, data_format, kernel_initializer):
     """Table 1's first rows: (B, 224, 224, 3) -> (B, 28, 28, 192)."""
-    x = _conv(64, 7, "conv1", data_format, strides=2)(x)           # (B, 112, 112, 64)
+    x = _conv(64, 7, "conv1", data_format, kernel_initializer, strides=2)(x)  # (B, 112, 112, 64)
     x = _max_pool("pool1", data_format)(x)                          # (B, 56, 56, 64)
     if lrn:
         x = LocalResponseNormalization(data_format=data_format, name="lrn1")(x)
-    x = _conv(64, 1, "conv2_reduce", data_format)(x)                # (B, 56, 56, 64)
-    x = _conv(192, 3, "conv2", data_format)(x)                      # (B, 56, 56, 192)
+    x = _conv(64, 1, "conv2_reduce", data_format, kernel_initializer)(x)     # (B, 56, 56, 64)
+    x = _conv(192, 3, "conv2", data_format, kernel_initializer)(x)           # (B, 56, 56, 192)
     if lrn:
         x = LocalResponseNormalization(data_format=data_format, name="lrn2")(x)
     return _max_pool("pool2", data_format)(x)                       # (B, 28, 28, 192)
@@ -152,6 +152,7 @@ def GoogLeNet(
     lrn=True,
     relu="corrected",
     data_format=None,
+    kernel_initializer="he_normal",
     name="googlenet",
 ):
     """GoogLeNet, the network of "Going Deeper with Convolutions" (Szegedy et al. 2014).
@@ -189,6 +190,11 @@ def GoogLeNet(
             `"as_written"` (the same function). Defaults to `"corrected"`.
         data_format: str or None. `"channels_last"` or `"channels_first"`.
             Defaults to `keras.config.image_data_format()`.
+        kernel_initializer: initializer of every convolution kernel in the
+            stem and the modules. Defaults to `"he_normal"` (He et al. 2015,
+            which keeps activations from shrinking through 22 ReLU layers
+            without batch normalization; the paper predates it and Caffe's
+            model used Xavier).
         name: str. The model's name. Defaults to `"googlenet"`.
 
     Returns:
@@ -224,10 +230,11 @@ def GoogLeNet(
         # TensorFlow has no NCHW convolution on CPU: compute in NHWC.
         x = keras.layers.Permute((2, 3, 1), name="to_channels_last")(x)
 
-    x = _stem(x, lrn, layout)
+    x = _stem(x, lrn, layout, kernel_initializer)
     aux_outputs = {}
     for spec in INCEPTION_SPEC:
-        x = InceptionModule(*spec[1:], relu=relu, data_format=layout, name=f"inception_{spec.name}")(x)
+        x = InceptionModule(*spec[1:], relu=relu, data_format=layout, kernel_initializer=kernel_initializer,
+                            name=f"inception_{spec.name}")(x)
         for aux_name, after in AUX_CLASSIFIER_AFTER.items():
             if aux_logits and spec.name == after:
                 aux_outputs[aux_name] = _auxiliary_classifier(x, aux_name, classes, classifier_activation, layout)

@@ -1,0 +1,280 @@
+"""Input pipelines: tensorflow-datasets and image folders to batched, normalised tf.data.
+
+Every pipeline yields `(images, labels)`: images float32
+`(batch_size, image_size, image_size, 3)` normalised by `normalize` (the one
+definition, shared with export), labels int64 `(batch_size,)`.
+
+Datasets are named as in tensorflow-datasets (`"mnist"`, `"cifar10"`,
+`"imagenette"`, `"tf_flowers"`, `"imagenet2012"`, ... any with image and label
+features), `"digits"` for the embedded default, or `"folder:PATH"` for a
+directory of images laid out `PATH/<split>/<class>/<image>` (read by
+`tfds.folder_dataset.ImageFolder`).
+"""
+
+import dataclasses
+import os
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from inception_tf import digits  # noqa: F401  (registers the "digits" builder)
+
+FOLDER_PREFIX = "folder:"
+DEFAULT_DATASET = "digits"
+# Cache decoded, resized images in memory when they take less than this.
+CACHE_LIMIT_BYTES = 2 * 1024**3
+
+# The paper's augmentation: crops of 8%-100% of the image area with aspect
+# ratio in [3/4, 4/3], and photometric distortions.
+CROP_AREA_RANGE = (0.08, 1.0)
+CROP_ASPECT_RATIO_RANGE = (3 / 4, 4 / 3)
+_INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest")
+
+
+def normalize(images):
+    """Maps pixel values in [0, 255] to [-1, 1]: `images / 127.5 - 1`.
+
+    Args:
+        images: float tensor `(..., height, width, 3)` with values in [0, 255].
+
+    Returns:
+        A float32 tensor of the same shape with values in [-1, 1].
+    """
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a pipeline needs to know about a dataset.
+
+    Attributes:
+        name: str. The dataset's name as given.
+        class_names: tuple of str. One name per class, in label order.
+        split_sizes: dict from split name to number of examples.
+    """
+
+    name: str
+    class_names: tuple
+    split_sizes: dict
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+def _builder(name, data_dir=None):
+    if name.startswith(FOLDER_PREFIX):
+        root = name[len(FOLDER_PREFIX):]
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"Image folder {root!r} does not exist (dataset={name!r}).")
+        return tfds.folder_dataset.ImageFolder(root)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(f"Unknown dataset {name!r}: {str(error).splitlines()[0]}") from None
+    return builder
+
+
+def _prepare(builder):
+    if isinstance(builder, tfds.folder_dataset.ImageFolder):
+        return
+    builder.download_and_prepare()
+
+
+def dataset_info(name, data_dir=None):
+    """Class names and split sizes of a dataset, preparing it if needed.
+
+    Raises:
+        ValueError: the dataset is unknown or has no `image` and `label` features.
+    """
+    builder = _builder(name, data_dir)
+    _prepare(builder)
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise ValueError(
+            f"Dataset {name!r} needs 'image' and 'label' features. Its features: {sorted(features)}"
+        )
+    splits = {split: info.num_examples for split, info in builder.info.splits.items()}
+    return DatasetInfo(name=name, class_names=tuple(features["label"].names), split_sizes=splits)
+
+
+def _central_square(image):
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    side = tf.minimum(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return image[top : top + side, left : left + side]
+
+
+def _to_channels(image, channels):
+    if image.shape[-1] == channels:
+        return image
+    if image.shape[-1] == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(image)
+    if image.shape[-1] == 4:
+        image = image[..., :3]  # drop alpha
+    if image.shape[-1] == 3 and channels == 1:
+        return tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), image.dtype)
+    if image.shape[-1] == channels:
+        return image
+    raise ValueError(f"Cannot turn images with {image.shape[-1]} channels into {channels}.")
+
+
+def resize_image(image, image_size, channels=3):
+    """A decoded image to the model's input: central square, resized, `channels` channels.
+
+    Args:
+        image: uint8 or float tensor `(height, width, channels_in)`.
+        image_size: int. Output height and width.
+        channels: int. Output channels (grayscale becomes RGB). Defaults to 3.
+
+    Returns:
+        float32 `(image_size, image_size, channels)` with values in [0, 255].
+    """
+    image = _to_channels(image, channels)
+    image = tf.image.resize(_central_square(image), (image_size, image_size), method="bilinear")
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def augment_image(image, image_size, seed, flip=True, photometric=True):
+    """The paper's augmentation, stateless: the same `seed` gives the same result.
+
+    A random crop covering 8%-100% of the area with aspect ratio in [3/4, 4/3],
+    resized to `image_size` with a randomly chosen interpolation; a random
+    horizontal flip; random brightness, contrast, saturation and hue.
+
+    Args:
+        image: tensor `(height, width, 3)`, values in [0, 255].
+        image_size: int. Output height and width.
+        seed: int tensor of shape (2,).
+        flip: bool. Whether to flip horizontally at random (off for digits and text).
+        photometric: bool. Whether to distort colours.
+
+    Returns:
+        float32 `(image_size, image_size, 3)` with values in [0, 255].
+    """
+    seeds = tf.random.experimental.stateless_split(seed, num=7)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seeds[0],
+        min_object_covered=0.0, aspect_ratio_range=CROP_ASPECT_RATIO_RANGE,
+        area_range=CROP_AREA_RANGE, max_attempts=20, use_image_if_no_bounding_boxes=True,
+    )
+    crop = tf.slice(image, begin, size)
+    method = tf.random.stateless_uniform((), seeds[1], 0, len(_INTERPOLATIONS), dtype=tf.int32)
+    branches = [
+        (lambda m=m: tf.image.resize(crop, (image_size, image_size), method=m)) for m in _INTERPOLATIONS
+    ]
+    image = tf.switch_case(method, branches)
+    image.set_shape((image_size, image_size, 3))
+    if flip:
+        image = tf.image.stateless_random_flip_left_right(image, seeds[2])
+    if photometric:
+        image = tf.image.stateless_random_brightness(image, 32.0, seeds[3])
+        image = tf.image.stateless_random_contrast(image, 0.5, 1.5, seeds[4])
+        image = tf.image.stateless_random_saturation(image, 0.5, 1.5, seeds[5])
+        image = tf.image.stateless_random_hue(image / 255.0, 0.1, seeds[6]) * 255.0
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def _should_cache(cache, num_examples, image_size):
+    if cache in (True, False):
+        return cache
+    if cache != "auto":
+        raise ValueError(f"cache must be True, False or 'auto'. Received: cache={cache!r}")
+    return num_examples is not None and num_examples * image_size * image_size * 3 * 4 < CACHE_LIMIT_BYTES
+
+
+def _load(name, split, data_dir, shuffle_files, seed):
+    builder = _builder(name, data_dir)
+    _prepare(builder)
+    read_config = tfds.ReadConfig(shuffle_seed=seed)
+    try:
+        dataset = builder.as_dataset(
+            split=split, as_supervised=True, shuffle_files=shuffle_files, read_config=read_config
+        )
+    except (ValueError, KeyError) as error:
+        splits = sorted(builder.info.splits.keys())
+        raise ValueError(f"Dataset {name!r} has no split {split!r} ({error}). Its splits: {splits}") from None
+    try:
+        num_examples = builder.info.splits[split].num_examples
+    except (KeyError, ValueError, TypeError):
+        num_examples = None
+    return dataset, num_examples
+
+
+def make_dataset(
+    name=DEFAULT_DATASET,
+    split="train",
+    image_size=224,
+    batch_size=32,
+    training=False,
+    data_dir=None,
+    augment=False,
+    flip=True,
+    seed=None,
+    cache="auto",
+    shuffle_buffer=10_000,
+    drop_remainder=False,
+    channels=3,
+):
+    """A batched, normalised `tf.data.Dataset` of `(images, labels)`.
+
+    Args:
+        name: str. A tensorflow-datasets name, `"digits"`, or `"folder:PATH"`.
+        split: str. A split, with tfds slicing (`"train[:90%]"`).
+        image_size: int. Height and width of the output images.
+        batch_size: int. The global batch size.
+        training: bool. Shuffle every epoch (and augment, if asked).
+        data_dir: str or None. Where tensorflow-datasets keeps its data.
+        augment: bool. Apply `augment_image` when training.
+        flip: bool. Horizontal flips in augmentation.
+        seed: int or None. With a seed, the order and augmentation are deterministic.
+        cache: True, False or `"auto"` (cache resized images in memory when
+            they fit in `CACHE_LIMIT_BYTES`).
+        shuffle_buffer: int. Shuffle buffer size.
+        drop_remainder: bool. Drop the last partial batch.
+        channels: int. 3 (RGB; grayscale is repeated) or 1 (grayscale). Defaults to 3.
+
+    Returns:
+        A dataset of float32 `(batch_size, image_size, image_size, channels)` images
+        in [-1, 1] and int64 `(batch_size,)` labels.
+    """
+    for arg, value in (("image_size", image_size), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer. Received: {arg}={value!r}")
+    dataset, num_examples = _load(name, split, data_dir, shuffle_files=training, seed=seed)
+    autotune = tf.data.AUTOTUNE
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3. Received: channels={channels!r}")
+    if augment and channels != 3:
+        raise ValueError("augment=True needs channels=3 (the photometric distortions work on RGB).")
+
+    def to_float_pair(image, label):
+        image = _to_channels(image, channels)
+        if augment and training:
+            return tf.cast(image, tf.float32), label  # cropped and resized per epoch below
+        return resize_image(image, image_size, channels), label
+
+    dataset = dataset.map(to_float_pair, num_parallel_calls=autotune)
+    if augment and training:
+        do_cache = cache is True  # full-size decoded images: only when asked
+    else:
+        do_cache = _should_cache(cache, num_examples, image_size)
+    if do_cache:
+        dataset = dataset.cache()
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if augment:
+            seeds = tf.data.Dataset.random(seed=seed).batch(2)
+            dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+                lambda pair, s: (augment_image(pair[0], image_size, s, flip=flip), pair[1]),
+                num_parallel_calls=autotune,
+            )
+    dataset = dataset.map(lambda image, label: (normalize(image), label), num_parallel_calls=autotune)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(autotune)
+    options = tf.data.Options()
+    options.deterministic = seed is not None
+    # Shard by element: in-memory and few-file datasets have too few files to shard by file.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -1,0 +1,147 @@
+"""Input pipelines: the embedded digits, tfds datasets (mocked), image folders, augmentation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from inception_tf import data
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tensorflow_datasets"))
+
+
+def first_batch(dataset):
+    images, labels = next(iter(dataset))
+    return images.numpy(), labels.numpy()
+
+
+def test_digits_is_registered_and_offline(tfds_dir):
+    info = data.dataset_info("digits", tfds_dir)
+    assert info.split_sizes == {"train": 1437, "test": 360}
+    assert info.class_names == tuple("0123456789")
+    examples = list(tfds.load("digits", split="test", data_dir=tfds_dir, as_supervised=True).take(400))
+    assert len(examples) == 360
+
+
+def test_digits_images_are_sklearns_scaled(tfds_dir):
+    from sklearn.datasets import load_digits
+
+    reference = load_digits()
+    test = tfds.load("digits", split="test", data_dir=tfds_dir, shuffle_files=False)
+    by_label = {}
+    for example in test:
+        by_label.setdefault(int(example["label"]), []).append(example["image"].numpy()[..., 0])
+    # Every fifth image is test; image 0 is a zero.
+    expected = np.rint(reference.images[0] * 255 / 16).astype(np.uint8)
+    assert any(np.array_equal(image, expected) for image in by_label[int(reference.target[0])])
+    assert sum(len(v) for v in by_label.values()) == len(reference.target[::5])
+
+
+def test_normalize_maps_0_255_to_minus_1_1():
+    np.testing.assert_allclose(data.normalize(tf.constant([0.0, 127.5, 255.0])), [-1.0, 0.0, 1.0])
+
+
+def test_digits_pipeline_shapes_and_range(tfds_dir):
+    dataset = data.make_dataset("digits", "train", image_size=32, batch_size=16, data_dir=tfds_dir)
+    images, labels = first_batch(dataset)
+    assert images.shape == (16, 32, 32, 3) and images.dtype == np.float32
+    assert images.min() >= -1.0 and images.max() <= 1.0 and images.max() > 0.5
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])  # grayscale repeated as RGB
+    assert labels.dtype == np.int64 and set(labels) <= set(range(10))
+    gray, _ = first_batch(data.make_dataset("digits", "train", image_size=28, batch_size=4,
+                                            data_dir=tfds_dir, channels=1))
+    assert gray.shape == (4, 28, 28, 1)
+
+
+def test_seeded_order_is_deterministic(tfds_dir):
+    def labels(seed):
+        dataset = data.make_dataset("digits", "train", image_size=16, batch_size=64, training=True,
+                                    seed=seed, data_dir=tfds_dir)
+        return np.concatenate([y.numpy() for _, y in dataset.take(3)])
+
+    np.testing.assert_array_equal(labels(7), labels(7))
+    assert not np.array_equal(labels(7), labels(8))
+
+
+def test_augmentation_is_seeded_and_in_range(tfds_dir):
+    def batch(seed):
+        dataset = data.make_dataset("digits", "train", image_size=24, batch_size=8, training=True,
+                                    augment=True, seed=seed, data_dir=tfds_dir)
+        return first_batch(dataset)[0]
+
+    a, b, c = batch(1), batch(1), batch(2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert a.shape == (8, 24, 24, 3) and a.min() >= -1.0 and a.max() <= 1.0
+
+
+def test_augment_crop_respects_the_papers_ranges():
+    image = tf.reshape(tf.range(100 * 100 * 3, dtype=tf.float32) % 255, (100, 100, 3))
+    for i in range(20):
+        out = data.augment_image(image, 50, tf.constant([i, 3]), photometric=False, flip=False)
+        assert out.shape == (50, 50, 3)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        (100, 100, 3), tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=(1, 2), min_object_covered=0.0,
+        aspect_ratio_range=data.CROP_ASPECT_RATIO_RANGE, area_range=data.CROP_AREA_RANGE)
+    area = int(size[0]) * int(size[1]) / 100 / 100
+    assert 0.08 <= area <= 1.0
+
+
+@pytest.mark.parametrize(
+    "name,split,channels_in",
+    [("mnist", "train", 1), ("cifar10", "test", 3), ("imagenette", "validation", 3)],
+)
+def test_tfds_pipelines_with_mock_data(name, split, channels_in):
+    with tfds.testing.mock_data(num_examples=12):
+        dataset = data.make_dataset(name, split, image_size=40, batch_size=5, training=True, seed=0)
+        batches = list(dataset)
+    assert [b[0].shape[0] for b in batches] == [5, 5, 2]
+    for images, labels in batches:
+        assert images.shape[1:] == (40, 40, 3) and images.dtype == tf.float32
+        assert float(tf.reduce_min(images)) >= -1.0 and float(tf.reduce_max(images)) <= 1.0
+        assert labels.dtype == tf.int64
+
+
+def write_image_folder(root, sizes=((30, 40), (50, 20))):
+    rng = np.random.default_rng(0)  # flat colours survive JPEG
+    for split in ("train", "test"):
+        for index, label in enumerate(("cat", "dog")):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for j, (h, w) in enumerate(sizes):
+                pixels = np.full((h, w, 3), rng.integers(60, 200), dtype=np.uint8)
+                pixels[..., 0] = 255 * index  # a class you can see
+                encoded = tf.io.encode_png(pixels) if j % 2 else tf.io.encode_jpeg(pixels)
+                (folder / f"{j}.{'png' if j % 2 else 'jpg'}").write_bytes(encoded.numpy())
+
+
+def test_image_folder_with_real_jpeg_and_png_files(tmp_path):
+    write_image_folder(tmp_path)
+    name = f"folder:{tmp_path}"
+    info = data.dataset_info(name)
+    assert info.class_names == ("cat", "dog") and info.split_sizes == {"train": 4, "test": 4}
+    images, labels = first_batch(data.make_dataset(name, "train", image_size=32, batch_size=8))
+    assert images.shape == (4, 32, 32, 3)
+    for image, label in zip(images, labels):
+        red = (image[..., 0].mean() + 1) * 127.5
+        assert red == pytest.approx(255 * label, abs=6)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"name": "no_such_dataset_xyz"}, ValueError, "Unknown dataset 'no_such_dataset_xyz'"),
+        ({"name": "folder:/no/such/dir"}, FileNotFoundError, "/no/such/dir"),
+        ({"image_size": 0}, ValueError, "image_size must be a positive integer"),
+        ({"batch_size": 2.5}, ValueError, "batch_size must be a positive integer"),
+        ({"split": "validation"}, ValueError, "no split 'validation'"),
+        ({"channels": 2}, ValueError, "channels must be 1 or 3"),
+    ],
+)
+def test_bad_arguments(tfds_dir, kwargs, error, message):
+    kwargs = {"name": "digits", "split": "train", "data_dir": tfds_dir, **kwargs}
+    with pytest.raises(error, match=message):
+        data.make_dataset(**kwargs)

@@ -1,0 +1,156 @@
+"""Strategy selection, and distributed training proven with real processes."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inception_tf import distribute
+
+
+def two_workers_config(index, ports):
+    return json.dumps({
+        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+        "task": {"type": "worker", "index": index},
+    })
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_unknown_strategy_is_named():
+    with pytest.raises(ValueError, match="strategy must be one of .* Received: strategy='gpu'"):
+        distribute.get_strategy("gpu")
+
+
+def test_auto_on_a_cpu_machine_is_the_default_strategy(monkeypatch, caplog):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    caplog.set_level("INFO", logger="inception_tf")
+    strategy = distribute.get_strategy("auto")
+    assert strategy.num_replicas_in_sync == 1
+    assert "Strategy: _DefaultDistributionStrategy (auto requested)" in caplog.text
+
+
+def test_auto_picks_multi_worker_when_tf_config_names_several(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", two_workers_config(1, [1111, 2222]))
+    assert distribute._auto_choice() == ("multi_worker", None)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    assert distribute._auto_choice() == ("default", None)
+
+
+def test_chief_and_task_names(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribute.is_chief() and distribute.task_id() == "chief"
+    monkeypatch.setenv("TF_CONFIG", two_workers_config(0, [1, 2]))
+    assert distribute.is_chief()
+    monkeypatch.setenv("TF_CONFIG", two_workers_config(1, [1, 2]))
+    assert not distribute.is_chief() and distribute.task_id() == "worker_1"
+    with_chief = {"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(with_chief))
+    assert not distribute.is_chief()
+
+
+def test_bad_tf_config_is_named(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+        distribute.get_strategy("auto")
+
+
+def test_tpu_without_a_tpu(monkeypatch):
+    for name in ("TPU_NAME", "COLAB_TPU_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    if os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0"):
+        pytest.skip("this machine has a TPU device")
+    with pytest.raises(ValueError, match="no TPU is attached"):
+        distribute.get_strategy("tpu")
+
+
+def test_multi_worker_patch_is_guarded_to_known_versions(monkeypatch):
+    assert distribute.keras_multi_worker_needs_patch() == (keras.__version__.startswith("3.") and
+                                                          int(keras.__version__.split(".")[1]) <= 15)
+    monkeypatch.setattr(keras, "__version__", "3.16.0")
+    assert not distribute.keras_multi_worker_needs_patch()
+
+
+MIRRORED_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np
+    from inception_tf.train import TrainConfig, train
+    out = sys.argv[1]
+    weights = {}
+    for strategy, per_replica in (("mirrored", 16), ("default", 32)):
+        history = train(TrainConfig(strategy=strategy, batch_size=per_replica, epochs=1, steps_per_epoch=4,
+                                    aux_logits=False, dropout_rate=0.0, output_dir=out, run_name=strategy,
+                                    data_dir=out + "/tfds", verbose=0))
+        model = keras.models.load_model(history.artifacts["model"])
+        weights[strategy] = (history.metrics, model.get_weights())
+    (m_metrics, m_w), (d_metrics, d_w) = weights["mirrored"], weights["default"]
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(m_w, d_w))
+    scale = max(float(np.abs(b).max()) for b in d_w)
+    print(json.dumps({"replicas": m_metrics["replicas"], "global_batch": m_metrics["global_batch_size"],
+                      "strategy": m_metrics["strategy"], "max_diff": diff, "scale": scale,
+                      "loss": [m_metrics["train"]["loss"], d_metrics["train"]["loss"]]}))
+""")
+
+
+@pytest.mark.slow
+def test_mirrored_over_two_cpus_agrees_with_one_device(tmp_path):
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["strategy"] == "MirroredStrategy"
+    assert report["replicas"] == 2 and report["global_batch"] == 32
+    # Same data, same initial weights, same global batch: the same training
+    # up to the order of floating-point sums.
+    assert report["max_diff"] < 1e-4 * max(1.0, report["scale"]), report
+    assert report["loss"][0] == pytest.approx(report["loss"][1], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
+    ports = free_ports(2)
+    command = [sys.executable, "-m", "inception_tf.cli", "train", "--strategy", "multi_worker",
+               "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "8",
+               "--output-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "tfds"), "--verbose", "2"]
+    # Prepare the dataset once so the two workers do not race to write it.
+    from inception_tf import data
+    data.dataset_info("digits", str(tmp_path / "tfds"))
+    workers = [
+        subprocess.Popen(command, env={**os.environ, "TF_CONFIG": two_workers_config(i, ports)},
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]
+    outputs = [w.communicate(timeout=900)[0] for w in workers]
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output[-4000:]
+    run_dir = tmp_path / "runs" / "googlenet_digits"
+    chief = json.loads((run_dir / "metrics.json").read_text())
+    other = json.loads((run_dir / "workers" / "worker_1" / "metrics.json").read_text())
+    assert chief["strategy"] == other["strategy"] == "MultiWorkerMirroredStrategy"
+    assert chief["replicas"] == 2 and chief["global_batch_size"] == 16
+    assert chief["epochs_run"] == other["epochs_run"] == 2
+    chief_weights = keras.models.load_model(run_dir / "model.keras").get_weights()
+    other_weights = keras.models.load_model(run_dir / "workers" / "worker_1" / "model.keras").get_weights()
+    for a, b in zip(chief_weights, other_weights):
+        np.testing.assert_array_equal(a, b)
+    assert chief["train"]["loss"] == other["train"]["loss"]
+    assert np.isfinite(chief["train"]["loss"]) and "worker_1" not in str(list(run_dir.glob("*.keras")))

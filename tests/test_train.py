@@ -1,0 +1,160 @@
+"""Training: run directories, resumption after SIGKILL, divergence, the default CLI run."""
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from inception_tf import train
+from inception_tf.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def quick(tmp_path, tfds_dir, **overrides):
+    settings = dict(epochs=2, steps_per_epoch=2, batch_size=8, output_dir=str(tmp_path), data_dir=tfds_dir,
+                    verbose=0)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def read_history(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_run_directory_holds_every_artifact(tmp_path, tfds_dir):
+    history = train.train(quick(tmp_path, tfds_dir))
+    artifacts = history.artifacts
+    assert artifacts["run_dir"] == str(tmp_path / "googlenet_digits")
+    metrics = json.loads(open(artifacts["metrics"]).read())
+    assert metrics == history.metrics
+    assert metrics["epochs_run"] == 2 and metrics["resumed_from_epoch"] == 0
+    assert metrics["strategy"] == "_DefaultDistributionStrategy" and metrics["replicas"] == 1
+    assert metrics["precision"] == "float32" and metrics["image_size"] == 32
+    assert set(metrics["test"]) == {"accuracy", "loss"} and set(metrics["validation"]) >= {"main_accuracy"}
+    assert metrics["class_names"] == list("0123456789")
+    assert [row["epoch"] for row in read_history(artifacts["history_csv"])] == ["0", "1"]
+    assert os.listdir(artifacts["tensorboard"])
+    assert not os.path.exists(os.path.join(artifacts["run_dir"], "backup"))  # removed when training ends
+    assert not [name for name in os.listdir(artifacts["run_dir"]) if name.startswith(".tmp-")]
+    model = keras.models.load_model(artifacts["model"])
+    assert model.output_shape == (None, 10)  # the inference model: main output only
+    best = keras.models.load_model(artifacts["best_model"])
+    assert best.output_shape == (None, 10)
+
+
+def test_mixed_bfloat16_and_ema(tmp_path, tfds_dir):
+    history = train.train(quick(tmp_path, tfds_dir, precision="mixed_bfloat16", ema=True, epochs=1,
+                                aux_logits=False))
+    assert history.metrics["precision"] == "mixed_bfloat16"
+    assert math.isfinite(history.metrics["test"]["loss"])
+    assert keras.config.dtype_policy().name == "float32"  # restored afterwards
+
+
+@pytest.mark.slow
+def test_slidenet_trains_with_its_source_recipe(tmp_path, tfds_dir):
+    history = train.train(quick(tmp_path, tfds_dir, model="slidenet", epochs=1))
+    model = keras.models.load_model(history.artifacts["model"])
+    assert model.input_shape == (None, 28, 28, 1)
+    assert history.metrics["config"]["model"] == "slidenet"
+
+
+def test_diverging_run_stops_with_a_clear_message(tmp_path, tfds_dir):
+    config = quick(tmp_path, tfds_dir, learning_rate=1e12, epochs=3, steps_per_epoch=4, aux_logits=False)
+    with pytest.raises(train.TrainingDiverged, match=r"Training diverged: the loss became .* at epoch 1, batch \d"):
+        train.train(config)
+    assert not os.path.exists(tmp_path / "googlenet_digits" / "model.keras")
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [("model", "resnet", "model must be one of"), ("precision", "float16", "precision must be one of"),
+     ("strategy", "gpu", "strategy must be one of"), ("epochs", 0, "epochs must be a positive integer"),
+     ("batch_size", -1, "batch_size must be"), ("learning_rate", -0.1, "learning_rate must be"),
+     ("learning_rate", float("nan"), "learning_rate must be"), ("image_size", 0, "image_size must be"),
+     ("lr_decay_epochs", 0, "lr_decay_epochs must be positive")],
+)
+def test_bad_config_values_are_named(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value}).validate()
+
+
+def cli(*args):
+    return [sys.executable, "-m", "inception_tf.cli", "train", *args]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_resumes_from_the_last_backup(tmp_path, tfds_dir):
+    command = cli("--epochs", "5", "--steps-per-epoch", "6", "--batch-size", "8", "--output-dir", str(tmp_path),
+                  "--data-dir", tfds_dir, "--verbose", "2")
+    history_csv = tmp_path / "googlenet_digits" / "history.csv"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and process.poll() is None:
+        if history_csv.exists() and len(read_history(history_csv)) >= 2:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_after = len(read_history(history_csv))
+    assert killed_after >= 2 and not (tmp_path / "googlenet_digits" / "metrics.json").exists()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    metrics = json.loads((tmp_path / "googlenet_digits" / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] >= 2  # not from epoch 0
+    assert metrics["epochs_run"] == 5
+    assert metrics["epochs_run_by_this_process"] == 5 - metrics["resumed_from_epoch"]
+    epochs = [int(row["epoch"]) for row in read_history(history_csv)]
+    # The epochs before the kill, then the rest; an interrupted epoch is redone from its first batch.
+    assert epochs[-1] == 4 and epochs[epochs.index(metrics["resumed_from_epoch"]) - 1] == metrics["resumed_from_epoch"] - 1
+    assert epochs.count(0) == 1
+
+
+@pytest.mark.slow
+def test_default_cli_run_reaches_95_percent_on_digits(tmp_path):
+    start = time.perf_counter()
+    result = subprocess.run(cli("--output-dir", str(tmp_path), "--verbose", "2"),
+                            capture_output=True, text=True, timeout=1800)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "googlenet_digits" / "metrics.json").read_text())
+    assert metrics["model"] == "googlenet" and metrics["dataset"] == "digits"
+    assert metrics["config"]["aux_logits"] and metrics["image_size"] == 32
+    assert metrics["test"]["accuracy"] >= 0.95, metrics["test"]
+    assert "test accuracy" in result.stdout and str(tmp_path / "googlenet_digits" / "model.keras") in result.stdout
+    assert "Strategy:" in result.stderr
+    print(f"\n  default run: test accuracy {metrics['test']['accuracy']:.4f} in {elapsed:.0f} s")
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["--epochs", "0"], "expected a positive integer"), (["--learning-rate", "abc"], "expected a positive number"),
+     (["--strategy", "gpu"], "invalid choice"), (["--precision", "fp8"], "invalid choice")],
+)
+def test_bad_flags_exit_nonzero_with_one_line(args, message):
+    result = subprocess.run(cli(*args), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_diverging_cli_run_exits_nonzero_with_one_line(tmp_path, tfds_dir):
+    result = subprocess.run(
+        cli("--learning-rate", "1e12", "--epochs", "2", "--steps-per-epoch", "4", "--batch-size", "8", "--no-aux",
+            "--output-dir", str(tmp_path), "--data-dir", tfds_dir, "--verbose", "0"),
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1].startswith("inception-tf train: Training diverged")
