@@ -216,6 +216,7 @@ def make_dataset(
     shuffle_buffer=10_000,
     drop_remainder=False,
     channels=3,
+    shuffle=None,
 ):
     """A batched, normalised `tf.data.Dataset` of `(images, labels)`.
 
@@ -234,6 +235,9 @@ def make_dataset(
         shuffle_buffer: int. Shuffle buffer size.
         drop_remainder: bool. Drop the last partial batch.
         channels: int. 3 (RGB; grayscale is repeated) or 1 (grayscale). Defaults to 3.
+        shuffle: bool or None. Shuffle every epoch; None means when training.
+            A seeded shuffle is reproducible for a given number of iterations
+            over the dataset (each new iterator reshuffles).
 
     Returns:
         A dataset of float32 `(batch_size, image_size, image_size, channels)` images
@@ -263,8 +267,9 @@ def make_dataset(
         do_cache = _should_cache(cache, num_examples, image_size)
     if do_cache:
         dataset = dataset.cache()
-    if training:
+    if training if shuffle is None else shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if training:
         if augment:
             seeds = tf.data.Dataset.random(seed=seed).batch(2)
             dataset = tf.data.Dataset.zip((dataset, seeds)).map(

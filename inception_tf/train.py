@@ -72,6 +72,7 @@ class TrainConfig:
         seed: int. Seeds weights, shuffling and augmentation.
         train_split, validation_split, test_split: str. tfds splits.
         steps_per_epoch: int or None. Limit the batches per epoch.
+        shuffle: bool. Shuffle the training data every epoch.
         verbose: int. Keras progress output (1 bars, 2 one line per epoch).
     """
 
@@ -99,6 +100,7 @@ class TrainConfig:
     validation_split: str = "train[90%:]"
     test_split: str = "test"
     steps_per_epoch: int = None
+    shuffle: bool = True
     verbose: int = 1
 
     def validate(self):
@@ -271,7 +273,6 @@ def train(config):
     config.validate()
     started = time.perf_counter()
     previous_policy = keras.config.dtype_policy()
-    keras.utils.set_random_seed(config.seed)
     strategy = distribute.get_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
@@ -281,7 +282,7 @@ def train(config):
     channels = 1 if config.model == "slidenet" else 3
     common = dict(name=config.dataset, image_size=image_size, batch_size=global_batch,
                   data_dir=config.data_dir, seed=config.seed, channels=channels)
-    train_data = data.make_dataset(split=train_split, training=True, augment=config.augment,
+    train_data = data.make_dataset(split=train_split, training=True, augment=config.augment, shuffle=config.shuffle,
                                    flip=config.dataset != "digits", **common)
     validation_data = data.make_dataset(split=validation_split, **common)
     test_data = data.make_dataset(split=test_split, **common)
@@ -300,6 +301,9 @@ def train(config):
     }
     try:
         keras.config.set_dtype_policy(config.precision)
+        # Seeded right before building: initial weights then do not depend on
+        # what consumed random numbers earlier (preparing a dataset does).
+        keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = _build_model(config, info.num_classes)
             _compile(model, config, steps_per_epoch)

@@ -96,13 +96,13 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     from inception_tf.train import TrainConfig, train
     out = sys.argv[1]
     weights = {}
-    for strategy, per_replica in (("mirrored", 16), ("default", 32)):
+    for strategy, per_replica in (("mirrored", 16), ("one_device", 32)):
         history = train(TrainConfig(strategy=strategy, batch_size=per_replica, epochs=1, steps_per_epoch=4,
-                                    aux_logits=False, dropout_rate=0.0, output_dir=out, run_name=strategy,
+                                    aux_logits=False, dropout_rate=0.0, shuffle=False, output_dir=out, run_name=strategy,
                                     data_dir=out + "/tfds", verbose=0))
         model = keras.models.load_model(history.artifacts["model"])
         weights[strategy] = (history.metrics, model.get_weights())
-    (m_metrics, m_w), (d_metrics, d_w) = weights["mirrored"], weights["default"]
+    (m_metrics, m_w), (d_metrics, d_w) = weights["mirrored"], weights["one_device"]
     diff = max(float(np.abs(a - b).max()) for a, b in zip(m_w, d_w))
     scale = max(float(np.abs(b).max()) for b in d_w)
     print(json.dumps({"replicas": m_metrics["replicas"], "global_batch": m_metrics["global_batch_size"],
