@@ -1,6 +1,7 @@
 """The `inception-tf` command: turns flags into calls of the library."""
 
 import argparse
+import os
 import sys
 
 
@@ -71,7 +72,96 @@ def _train(args):
     for label, key in (("model", "model"), ("best model", "best_model"), ("metrics", "metrics"),
                        ("history", "history_csv"), ("TensorBoard logs", "tensorboard")):
         print(f"{label + ':':<18}{artifacts[key]}")
+    if args.export_dir and _is_chief():
+        from inception_tf import export
+
+        path = export.export_saved_model(
+            _load(artifacts["model"]),
+            os.path.join(args.export_dir, config.resolved_run_name()),
+            class_names=metrics["class_names"],
+        )
+        print(f"{'SavedModel:':<18}{path}")
     return 0
+
+
+def _is_chief():
+    from inception_tf import distribute
+
+    return distribute.is_chief()
+
+
+def _load(path):
+    import keras
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No model file at {path!r}.")
+    try:
+        return keras.models.load_model(path)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"Cannot load a Keras model from {path!r}: {error}") from None
+
+
+def _export(args):
+    import json
+
+    from inception_tf import export
+
+    source = args.source
+    class_names = None
+    if os.path.isdir(source):
+        metrics_path = os.path.join(source, "metrics.json")
+        if os.path.exists(metrics_path):
+            with open(metrics_path) as handle:
+                class_names = json.load(handle).get("class_names")
+        name = args.name or os.path.basename(os.path.normpath(source))
+        source = os.path.join(source, "model.keras")
+    else:
+        name = args.name or os.path.splitext(os.path.basename(source))[0]
+    if args.class_names:
+        with open(args.class_names) as handle:
+            class_names = [line.rstrip("\n") for line in handle if line.strip()]
+    path = export.export_saved_model(
+        _load(source), os.path.join(args.output_dir, name), version=args.version,
+        class_names=class_names, top_k=args.top_k, overwrite=args.overwrite,
+    )
+    print(path)
+    return 0
+
+
+def _predict(args):
+    from inception_tf import predict
+
+    rows = predict.predict_files(args.model, args.images, version=args.version, top_k=args.top_k)
+    for image, top in rows:
+        print(image)
+        for rank, (name, score) in enumerate(top, 1):
+            print(f"  {rank}. {name:<24} {score:.4f}")
+    return 0
+
+
+def _add_export_parsers(commands):
+    parser = commands.add_parser(
+        "export", help="export a trained model as a TF Serving SavedModel",
+        description="Export a run directory's model.keras (or any .keras file) to OUTPUT_DIR/NAME/VERSION.",
+    )
+    parser.add_argument("source", help="a run directory (runs/NAME) or a .keras file")
+    parser.add_argument("--name", default=None, help="model name (default: the run or file name)")
+    parser.add_argument("--output-dir", default="saved_models")
+    parser.add_argument("--version", type=_positive_int, default=None, help="default: the next integer")
+    parser.add_argument("--class-names", default=None, help="a text file, one class name per line")
+    parser.add_argument("--top-k", type=_positive_int, default=5)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser.set_defaults(handler=_export)
+
+    parser = commands.add_parser(
+        "predict", help="classify image files with an exported SavedModel, no server",
+        description="Print the top classes and scores for each image, from a SavedModel.",
+    )
+    parser.add_argument("--model", required=True, help="a model base path (saved_models/NAME) or version directory")
+    parser.add_argument("--version", type=_positive_int, default=None, help="default: the highest")
+    parser.add_argument("--top-k", type=_positive_int, default=5)
+    parser.add_argument("images", nargs="+", help="JPEG, PNG, GIF or BMP files")
+    parser.set_defaults(handler=_predict)
 
 
 def _add_train_parser(commands):
@@ -110,6 +200,8 @@ def _add_train_parser(commands):
     parser.add_argument("--steps-per-epoch", type=_positive_int, default=None)
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=defaults.verbose,
                         help="1: progress bars, 2: one line per epoch")
+    parser.add_argument("--export-dir", default="saved_models",
+                        help="export a SavedModel to EXPORT_DIR/RUN_NAME/VERSION ('' to skip)")
     parser.set_defaults(handler=_train)
 
 
@@ -138,6 +230,7 @@ def build_parser():
     )
     costs.set_defaults(handler=_costs)
     _add_train_parser(commands)
+    _add_export_parsers(commands)
     return parser
 
 
@@ -147,7 +240,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError) as error:
         print(f"inception-tf {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -23,3 +23,22 @@ def rng():
     return np.random.default_rng(1409_4842)
 
 
+
+
+@pytest.fixture(scope="session")
+def small_googlenet():
+    """A 32x32, 10-class GoogLeNet with auxiliary heads (random weights), built once."""
+    from inception_tf import GoogLeNet
+
+    keras.utils.set_random_seed(5)
+    return GoogLeNet(input_shape=(32, 32, 3), classes=10, aux_logits=True)
+
+
+@pytest.fixture(scope="session")
+def exported(small_googlenet, tmp_path_factory):
+    """(version directory, class names) of `small_googlenet` exported once."""
+    from inception_tf import export
+
+    names = [f"class_{i}" for i in range(10)]
+    base = tmp_path_factory.mktemp("saved_models") / "googlenet"
+    return export.export_saved_model(small_googlenet, str(base), class_names=names), names

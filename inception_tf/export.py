@@ -1,0 +1,234 @@
+"""SavedModel export that TF Serving loads as is.
+
+`export_saved_model(model, "saved_models/googlenet")` writes
+`saved_models/googlenet/<version>/`, TF Serving's layout, atomically: the
+SavedModel is written into a temporary directory beside it (named `.tmp-...`,
+never an integer, so TF Serving's poller ignores it) and renamed into place
+when complete. It exports the inference graph only (the main output; no
+auxiliary heads, dropout off) with two signatures:
+
+- `serving_default`: input `images`, float32 `(batch, height, width, 3)`
+  with values in [0, 255], any height and width;
+- `predict_images`: input `image_bytes`, a string `(batch,)` of encoded
+  JPEG, PNG, GIF or BMP images;
+
+both returning `probabilities` `(batch, classes)`, `classes` int32
+`(batch, k)` (top-k indices), `scores` `(batch, k)` and, when class names
+are given, `class_names` string `(batch, k)`. Preprocessing (central square,
+resize, normalisation) runs in the graph, with the same functions as training.
+Class names travel as an asset (`assets/class_names.txt`); TF Serving
+warm-up requests as `assets.extra/tf_serving_warmup_requests`.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from inception_tf import data, files
+from inception_tf.googlenet import inference_model
+
+SERVING_SIGNATURE = "serving_default"
+BYTES_SIGNATURE = "predict_images"
+CLASS_NAMES_ASSET = "class_names.txt"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+DEFAULT_TOP_K = 5
+
+
+def version_dirs(base_dir):
+    """Integer-named version directories under `base_dir`, as ints, ascending."""
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(base_dir)
+                  if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(base_dir, name)))
+
+
+def next_version(base_dir):
+    """One more than the highest existing version, or 1."""
+    versions = version_dirs(base_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+def _input_geometry(model):
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
+        raise ValueError(
+            "export_saved_model needs a model taking (batch, height, width, 1 or 3) images with a "
+            f"fixed height and width. Received a model with input_shape={shape}"
+        )
+    if shape[1] != shape[2]:
+        raise ValueError(f"export_saved_model needs square inputs. Received input_shape={shape}")
+    return shape[1], shape[3]
+
+
+def _check_class_names(class_names, classes):
+    if class_names is None:
+        return None
+    class_names = [str(name) for name in class_names]
+    if len(class_names) != classes:
+        raise ValueError(f"class_names has {len(class_names)} names but the model has {classes} classes.")
+    if any("\n" in name for name in class_names):
+        raise ValueError("class_names must not contain newlines.")
+    return class_names
+
+
+class _ServingHead:
+    """The graph shared by both signatures: preprocessing, the model, top-k, names."""
+
+    def __init__(self, model, image_size, channels, top_k, table):
+        self.model, self.image_size, self.channels = model, image_size, channels
+        self.top_k, self.table = top_k, table
+
+    def check_batch(self, batch, name):
+        # An empty batch would return empty outputs; say so instead.
+        return tf.debugging.assert_positive(tf.shape(batch)[0], message=f"{name}: the batch is empty")
+
+    def predict_pixels(self, images):
+        """float32 (B, H, W, 3) in [0, 255] -> dict of outputs."""
+        with tf.control_dependencies([
+            self.check_batch(images, "images"),
+            tf.debugging.assert_greater_equal(images, 0.0, message="images: values must be in [0, 255]"),
+            tf.debugging.assert_less_equal(images, 255.0, message="images: values must be in [0, 255]"),
+        ]):
+            resized = data.resize_image(images, self.image_size, self.channels)
+        return self._head(resized)
+
+    def predict_bytes(self, image_bytes):
+        """string (B,) of encoded images -> dict of outputs."""
+        with tf.control_dependencies([self.check_batch(image_bytes, "image_bytes")]):
+            image_bytes = tf.identity(image_bytes)
+
+        def decode(encoded):
+            image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
+            image.set_shape((None, None, 3))
+            return data.resize_image(image, self.image_size, self.channels)
+
+        spec = tf.TensorSpec((self.image_size, self.image_size, self.channels), tf.float32)
+        resized = tf.map_fn(decode, image_bytes, fn_output_signature=spec)
+        return self._head(resized)
+
+    def _head(self, resized):
+        probabilities = tf.cast(self.model(data.normalize(resized), training=False), tf.float32)
+        scores, classes = tf.math.top_k(probabilities, k=self.top_k)
+        outputs = {"probabilities": probabilities, "classes": classes, "scores": scores}
+        if self.table is not None:
+            outputs["class_names"] = self.table.lookup(tf.cast(classes, tf.int64))
+        return outputs
+
+
+def _class_names_table(path):
+    initializer = tf.lookup.TextFileInitializer(
+        path, key_dtype=tf.int64, key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+        value_dtype=tf.string, value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+    )
+    return tf.lookup.StaticHashTable(initializer, default_value="")
+
+
+def _warmup_records(image_size):
+    """PredictionLog protos: one request per signature, batch of one grey image."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    grey = np.full((1, image_size, image_size, 3), 128.0, np.float32)
+    png = tf.io.encode_png(tf.cast(grey[0], tf.uint8)).numpy()
+    records = []
+    for signature, name, value in ((SERVING_SIGNATURE, "images", grey),
+                                   (BYTES_SIGNATURE, "image_bytes", np.array([png], dtype=object))):
+        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=signature))
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+        records.append(log.SerializeToString())
+    return records
+
+
+def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DEFAULT_TOP_K,
+                       overwrite=False, warmup=True):
+    """Exports `model`'s inference graph as `base_dir/<version>/`, atomically.
+
+    Args:
+        model: a `keras.Model` mapping `(batch, size, size, channels)`
+            normalised images to class probabilities; a GoogLeNet with
+            auxiliary heads is reduced to its main output.
+        base_dir: str. The TF Serving model base path (e.g. `saved_models/googlenet`).
+        version: int or None. The version directory; None picks the next integer.
+        class_names: list of str or None. One name per class, stored as an
+            asset and returned as `class_names`.
+        top_k: int. How many classes `classes` and `scores` list. Defaults to 5
+            (fewer when the model has fewer classes).
+        overwrite: bool. Replace an existing version. Defaults to False.
+        warmup: bool. Write TF Serving warm-up requests. Defaults to True.
+
+    Returns:
+        str. The path of the version directory written.
+
+    Raises:
+        ValueError: bad version, class names, top_k or model input.
+        FileExistsError: the version exists and `overwrite` is False.
+    """
+    model = inference_model(model)
+    image_size, channels = _input_geometry(model)
+    classes = int(model.output_shape[-1])
+    class_names = _check_class_names(class_names, classes)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer. Received: top_k={top_k!r}")
+    if version is None:
+        version = next_version(base_dir)
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
+        raise ValueError(f"version must be a positive integer (TF Serving's layout). Received: version={version!r}")
+    target = os.path.join(base_dir, str(int(version)))
+    if os.path.exists(target) and not overwrite:
+        raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it.")
+
+    staging = tempfile.mkdtemp(prefix="inception_tf_assets_")
+    try:
+        table = None
+        if class_names is not None:
+            names_path = os.path.join(staging, CLASS_NAMES_ASSET)
+            with open(names_path, "w") as handle:
+                handle.write("\n".join(class_names) + "\n")
+            table = _class_names_table(names_path)
+        head = _ServingHead(model, image_size, channels, min(top_k, classes), table)
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        if table is not None:
+            archive.track(table)
+        archive.add_endpoint(SERVING_SIGNATURE, head.predict_pixels,
+                             input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name="images")])
+        archive.add_endpoint(BYTES_SIGNATURE, head.predict_bytes,
+                             input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
+        with files.atomic_directory(target, overwrite=overwrite) as temporary:
+            archive.write_out(temporary, verbose=False)
+            if warmup:
+                os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
+                with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:
+                    for record in _warmup_records(image_size):
+                        writer.write(record)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_version_dir(model_dir, version=None):
+    """The SavedModel directory for `model_dir` (a base path or a version directory).
+
+    Args:
+        model_dir: str. A TF Serving base path, or a SavedModel directory.
+        version: int or None. None picks the highest version, as TF Serving does.
+
+    Raises:
+        FileNotFoundError: no SavedModel there.
+    """
+    if version is None and os.path.exists(os.path.join(model_dir, "saved_model.pb")):
+        return model_dir
+    versions = version_dirs(model_dir)
+    if version is None:
+        if not versions:
+            raise FileNotFoundError(f"No SavedModel version under {model_dir!r} (no integer-named directory).")
+        version = versions[-1]
+    path = os.path.join(model_dir, str(version))
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise FileNotFoundError(f"No SavedModel at {path!r}. Versions there: {versions}")
+    return path

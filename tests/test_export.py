@@ -1,0 +1,266 @@
+"""SavedModel export: TF Serving's layout, signatures, equality with Keras, bad input."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
+
+import inception_tf
+from inception_tf import data, export
+
+# A 1x1 GIF (the smallest valid GIF89a file).
+GIF_1X1 = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def bmp_bytes(pixels):
+    """An uncompressed 24-bit BMP file of `pixels` (H, W, 3) uint8."""
+    height, width, _ = pixels.shape
+    row = (width * 3 + 3) // 4 * 4
+    body = b"".join(pixels[y, :, ::-1].tobytes().ljust(row, b"\0") for y in range(height - 1, -1, -1))
+    header = b"BM" + (54 + len(body)).to_bytes(4, "little") + b"\0\0\0\0" + (54).to_bytes(4, "little")
+    info = (40).to_bytes(4, "little") + width.to_bytes(4, "little") + height.to_bytes(4, "little")
+    info += (1).to_bytes(2, "little") + (24).to_bytes(2, "little") + b"\0" * 24
+    return header + info + body
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported[0])
+
+
+@pytest.fixture
+def pixels(rng):
+    return rng.integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
+
+
+def keras_probabilities(model, images):
+    return np.asarray(inception_tf.inference_model(model)(data.normalize(images)))
+
+
+def test_tf_serving_layout(exported):
+    path, names = exported
+    assert os.path.basename(path) == "1"
+    assert {"saved_model.pb", "variables", "assets", "assets.extra"} <= set(os.listdir(path))
+    with open(os.path.join(path, "assets", "class_names.txt")) as handle:
+        assert handle.read().splitlines() == names
+    assert not [n for n in os.listdir(os.path.dirname(path)) if n.startswith(".tmp-")]
+
+
+def test_warmup_requests_are_prediction_logs(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    records = list(tf.data.TFRecordDataset(os.path.join(exported[0], export.WARMUP_FILE)))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
+    assert [log.predict_log.request.model_spec.signature_name for log in logs] == [
+        "serving_default", "predict_images"]
+    assert list(logs[0].predict_log.request.inputs) == ["images"]
+    assert tf.make_ndarray(logs[0].predict_log.request.inputs["images"]).shape == (1, 32, 32, 3)
+    assert list(logs[1].predict_log.request.inputs) == ["image_bytes"]
+
+
+def test_versions_increase_and_are_never_overwritten_unless_asked(small_googlenet, tmp_path):
+    base = str(tmp_path / "m")
+    assert export.export_saved_model(small_googlenet, base, warmup=False).endswith("/1")
+    assert export.export_saved_model(small_googlenet, base, warmup=False).endswith("/2")
+    with pytest.raises(FileExistsError, match="already exists"):
+        export.export_saved_model(small_googlenet, base, version=1)
+    assert export.export_saved_model(small_googlenet, base, version=1, overwrite=True, warmup=False).endswith("/1")
+    assert export.version_dirs(base) == [1, 2]
+
+
+def test_a_failed_export_leaves_nothing_behind(small_googlenet, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    # Fails after the SavedModel is written, while the warm-up file is being added.
+    monkeypatch.setattr(export, "_warmup_records", fail)
+    with pytest.raises(OSError, match="disk full"):
+        export.export_saved_model(small_googlenet, str(tmp_path / "m"))
+    assert os.listdir(tmp_path / "m") == []
+
+
+def test_inference_graph_only(loaded, small_googlenet):
+    inference = inception_tf.inference_model(small_googlenet)
+    assert len(loaded.trainable_variables) == len(inference.trainable_weights) < len(small_googlenet.weights)
+    assert not [v.name for v in loaded.variables if v.name.startswith("aux")]
+    outputs = loaded.signatures["serving_default"].structured_outputs
+    assert set(outputs) == {"probabilities", "classes", "scores", "class_names"}
+    assert outputs["probabilities"].shape.as_list() == [None, 10]
+    assert outputs["classes"].shape.as_list() == [None, 5]
+
+
+def test_serving_default_equals_keras(loaded, small_googlenet, pixels, exported):
+    out = loaded.signatures["serving_default"](images=tf.constant(pixels))
+    expected = keras_probabilities(small_googlenet, pixels)
+    np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+    top = np.argsort(-expected, axis=1)[:, :5]
+    np.testing.assert_array_equal(out["classes"], top)
+    np.testing.assert_allclose(out["scores"], np.take_along_axis(expected, top, 1), atol=1e-5)
+    names = exported[1]
+    assert out["class_names"].numpy()[0, 0].decode() == names[top[0, 0]]
+
+
+def test_serving_default_resizes_other_sizes(loaded, small_googlenet, rng):
+    big = rng.integers(0, 256, (2, 64, 48, 3)).astype(np.float32)
+    out = loaded.signatures["serving_default"](images=tf.constant(big))
+    expected = keras_probabilities(small_googlenet, data.resize_image(big, 32))
+    np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+
+
+def test_predict_images_decodes_every_format(loaded, small_googlenet, pixels):
+    as_uint8 = pixels.astype(np.uint8)
+    encoded = [tf.io.encode_png(as_uint8[0]).numpy(), bmp_bytes(as_uint8[1]),
+               tf.io.encode_jpeg(as_uint8[2], quality=100).numpy(), GIF_1X1]
+    out = loaded.signatures["predict_images"](image_bytes=tf.constant(encoded))
+    expected = keras_probabilities(small_googlenet, pixels[:2])
+    np.testing.assert_allclose(out["probabilities"][:2], expected, atol=1e-5)  # PNG and BMP are lossless
+    jpeg = tf.io.decode_jpeg(encoded[2]).numpy().astype(np.float32)[None]
+    np.testing.assert_allclose(out["probabilities"][2:3], keras_probabilities(small_googlenet, jpeg), atol=1e-5)
+    gif = tf.io.decode_gif(GIF_1X1).numpy()[0].astype(np.float32)[None]
+    np.testing.assert_allclose(out["probabilities"][3:], keras_probabilities(small_googlenet,
+                               data.resize_image(gif, 32)), atol=1e-5)
+
+
+def all_op_types(path):
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as handle:
+        proto.ParseFromString(handle.read())
+    graph = proto.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node}
+    for function in graph.library.function:
+        ops |= {node.op for node in function.node_def}
+    return ops - {function.signature.name for function in graph.library.function}
+
+
+def test_only_standard_ops(exported):
+    ops = all_op_types(exported[0])
+    assert {"Conv2D", "DecodeImage", "TopKV2", "LookupTableFindV2"} <= ops
+    assert not ops & {"PyFunc", "PyFuncStateless", "EagerPyFunc", "NumpyFunction"}
+    unregistered = {op for op in ops if op_def_registry.get(op) is None}
+    assert not unregistered
+
+
+def saved_model_cli(*args):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    return subprocess.run([cli, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_saved_model_cli_show_lists_named_signatures(exported):
+    result = saved_model_cli("show", "--dir", exported[0], "--all")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "signature_def['serving_default']" in out and "signature_def['predict_images']" in out
+    assert "inputs['images']" in out and "inputs['image_bytes']" in out
+    for name in ("probabilities", "classes", "scores", "class_names"):
+        assert f"outputs['{name}']" in out
+    assert "keras_tensor" not in out and "output_0" not in out
+
+
+def test_saved_model_cli_run_equals_keras(exported, small_googlenet, pixels, tmp_path):
+    np.save(tmp_path / "images.npy", pixels)
+    result = saved_model_cli("run", "--dir", exported[0], "--tag_set", "serve", "--signature_def",
+                             "serving_default", "--inputs", f"images={tmp_path / 'images.npy'}",
+                             "--outdir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    probabilities = np.load(tmp_path / "out" / "probabilities.npy")
+    np.testing.assert_allclose(probabilities, keras_probabilities(small_googlenet, pixels), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "signature,value,message",
+    [
+        ("predict_images", [b"not an image"], "Unknown image file format|decode"),
+        ("predict_images", [b""], "Unknown image file format|empty|decode"),
+        ("predict_images", [], "image_bytes: the batch is empty"),
+        ("serving_default", np.zeros((0, 32, 32, 3), np.float32), "images: the batch is empty"),
+        ("serving_default", np.full((1, 32, 32, 3), 300.0, np.float32), r"values must be in \[0, 255\]"),
+    ],
+)
+def test_bad_input_is_an_invalid_argument(loaded, signature, value, message):
+    key = "image_bytes" if signature == "predict_images" else "images"
+    tensor = tf.constant(value, dtype=tf.string if key == "image_bytes" else tf.float32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        loaded.signatures[signature](**{key: tensor})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [np.zeros((1, 32, 32, 3), np.int32), np.zeros((32, 32, 3), np.float32), np.zeros((1, 32, 32, 4), np.float32)],
+    ids=["int32", "rank 3", "4 channels"],
+)
+def test_wrong_dtype_rank_or_channels_are_rejected(loaded, value):
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        loaded.signatures["serving_default"](images=tf.constant(value))
+
+
+def test_saved_model_cli_rejects_wrong_channels(exported, tmp_path):
+    np.save(tmp_path / "bad.npy", np.zeros((1, 32, 32, 4), np.float32))
+    result = saved_model_cli("run", "--dir", exported[0], "--tag_set", "serve", "--signature_def",
+                             "serving_default", "--inputs", f"images={tmp_path / 'bad.npy'}")
+    assert result.returncode != 0
+    assert "shape" in result.stderr.lower() or "Invalid" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [({"version": 0}, ValueError, "version must be a positive integer"),
+     ({"version": "v1"}, ValueError, "version must be"),
+     ({"class_names": ["a", "b"]}, ValueError, "class_names has 2 names but the model has 10"),
+     ({"top_k": 0}, ValueError, "top_k must be a positive integer")],
+)
+def test_bad_export_arguments(small_googlenet, tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        export.export_saved_model(small_googlenet, str(tmp_path / "m"), **kwargs)
+
+
+# --- CLI: export and predict --------------------------------------------------------
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "inception_tf.cli", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_cli_export_from_a_run_directory_and_predict(small_googlenet, tmp_path, pixels):
+    run_dir = tmp_path / "runs" / "digits_run"
+    run_dir.mkdir(parents=True)
+    inception_tf.inference_model(small_googlenet).save(run_dir / "model.keras")
+    (run_dir / "metrics.json").write_text(json.dumps({"class_names": list("abcdefghij")}))
+    result = cli("export", str(run_dir), "--output-dir", str(tmp_path / "saved"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == str(tmp_path / "saved" / "digits_run" / "1")
+
+    image = tmp_path / "image.png"
+    image.write_bytes(tf.io.encode_png(pixels[0].astype(np.uint8)).numpy())
+    result = cli("predict", "--model", str(tmp_path / "saved" / "digits_run"), str(image))
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    expected = keras_probabilities(small_googlenet, pixels[:1])[0]
+    best = int(np.argmax(expected))
+    assert lines[0] == str(image) and len(lines) == 6
+    assert lines[1].split() == ["1.", "abcdefghij"[best], f"{expected[best]:.4f}"]
+
+
+def test_cli_predict_bad_inputs(exported, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    base = os.path.dirname(exported[0])
+    for args, message in [
+        ((str(text),), f"'{text}' is not a JPEG, PNG, GIF or BMP image."),
+        ((str(tmp_path / "missing.png"),), "does not exist"),
+    ]:
+        result = cli("predict", "--model", base, *args)
+        assert result.returncode == 2
+        assert message in result.stderr.strip().splitlines()[-1]
+    image = tmp_path / "grey.png"
+    image.write_bytes(tf.io.encode_png(np.full((8, 8, 3), 128, np.uint8)).numpy())
+    result = cli("predict", "--model", str(tmp_path / "nothing"), str(image))
+    assert result.returncode == 2
+    assert "No SavedModel version under" in result.stderr.strip().splitlines()[-1]
