@@ -139,6 +139,26 @@ def _predict(args):
     return 0
 
 
+def _plot(args):
+    from inception_tf import plot
+
+    try:
+        print(plot.plot(args.model, args.output))
+    except RuntimeError as error:
+        raise ValueError(str(error)) from None
+    return 0
+
+
+def _add_plot_parser(commands):
+    parser = commands.add_parser(
+        "plot", help="draw the module or GoogLeNet (needs pydot and Graphviz)",
+        description="Render a keras.utils.plot_model diagram to a PNG, SVG or PDF file.",
+    )
+    parser.add_argument("--model", choices=("module", "googlenet"), default="module")
+    parser.add_argument("--output", required=True, help="the file to write (.png, .svg, .pdf)")
+    parser.set_defaults(handler=_plot)
+
+
 def _add_export_parsers(commands):
     parser = commands.add_parser(
         "export", help="export a trained model as a TF Serving SavedModel",
@@ -231,6 +251,7 @@ def build_parser():
     costs.set_defaults(handler=_costs)
     _add_train_parser(commands)
     _add_export_parsers(commands)
+    _add_plot_parser(commands)
     return parser
 
 
