@@ -149,6 +149,38 @@ def _plot(args):
     return 0
 
 
+def _bench(args):
+    import importlib.util
+
+    from inception_tf import bench
+
+    use_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
+    if not use_torch and not args.no_torch:
+        print("PyTorch is not installed (pip install 'inception_tf[bench]'): timing without it.", file=sys.stderr)
+    precisions = ("float32",) if args.float32_only else ("float32", "mixed_bfloat16")
+    bench.run(output=args.output, image_size=args.image_size, threads=args.threads, repeats=args.repeats,
+              torch=use_torch, precisions=precisions, budget_seconds=args.budget_seconds,
+              log=lambda line: print(line, flush=True))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _add_bench_parser(commands):
+    parser = commands.add_parser(
+        "bench", help="time our GoogLeNet beside plain Keras and PyTorch",
+        description="Measure images/s, GFLOP/s, LRN's share and input-pipeline rates; write a Markdown report.",
+    )
+    parser.add_argument("--output", default="benchmarks/RESULTS.md")
+    parser.add_argument("--image-size", type=_positive_int, default=224)
+    parser.add_argument("--threads", type=_positive_int, default=None, help="default: all cores")
+    parser.add_argument("--repeats", type=_positive_int, default=5)
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--float32-only", action="store_true", help="leave the bfloat16 rows out")
+    parser.add_argument("--budget-seconds", type=_positive_float, default=120,
+                        help="time per candidate beyond which it gets fewer samples (at least one)")
+    parser.set_defaults(handler=_bench)
+
+
 def _add_plot_parser(commands):
     parser = commands.add_parser(
         "plot", help="draw the module or GoogLeNet (needs pydot and Graphviz)",
@@ -252,6 +284,7 @@ def build_parser():
     _add_train_parser(commands)
     _add_export_parsers(commands)
     _add_plot_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 

@@ -271,6 +271,16 @@ def test_lrn_equals_tf_nn_lrn(rng, scale, params):
     np.testing.assert_allclose(layer(x), expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("params", [{}, {"depth_radius": 1, "bias": 2.0, "alpha": 1e-3, "beta": 0.6}])
+def test_lrn_portable_path_equals_tf_nn_lrn(rng, params):
+    # The keras.ops implementation other backends and channels_first use.
+    x = (rng.standard_normal((2, 7, 7, 20)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(**params)
+    expected = tf.nn.local_response_normalization(
+        x, depth_radius=layer.depth_radius, bias=layer.bias, alpha=layer.alpha, beta=layer.beta)
+    np.testing.assert_allclose(layer._portable_lrn(tf.constant(x)), expected, rtol=1e-6, atol=1e-6)
+
+
 def test_lrn_defaults_are_caffe_googlenet(rng):
     x = (rng.standard_normal((2, 5, 5, 16)) * 50).astype(np.float32)
     np.testing.assert_allclose(LocalResponseNormalization()(x), numpy_lrn_caffe(x), rtol=1e-6)
