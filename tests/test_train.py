@@ -100,7 +100,7 @@ def cli(*args):
 @pytest.mark.slow
 def test_sigkill_mid_training_resumes_from_the_last_backup(tmp_path, tfds_dir):
     command = cli("--epochs", "5", "--steps-per-epoch", "6", "--batch-size", "8", "--output-dir", str(tmp_path),
-                  "--data-dir", tfds_dir, "--verbose", "2")
+                  "--data-dir", tfds_dir, "--verbose", "2", "--export-dir", "")
     history_csv = tmp_path / "googlenet_digits" / "history.csv"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
@@ -129,15 +129,19 @@ def test_sigkill_mid_training_resumes_from_the_last_backup(tmp_path, tfds_dir):
 @pytest.mark.slow
 def test_default_cli_run_reaches_95_percent_on_digits(tmp_path):
     start = time.perf_counter()
-    result = subprocess.run(cli("--output-dir", str(tmp_path), "--verbose", "2"),
-                            capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(cli("--output-dir", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "saved"),
+                                "--verbose", "2"), capture_output=True, text=True, timeout=1800)
     elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((tmp_path / "googlenet_digits" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "runs" / "googlenet_digits" / "metrics.json").read_text())
     assert metrics["model"] == "googlenet" and metrics["dataset"] == "digits"
     assert metrics["config"]["aux_logits"] and metrics["image_size"] == 32
     assert metrics["test"]["accuracy"] >= 0.95, metrics["test"]
-    assert "test accuracy" in result.stdout and str(tmp_path / "googlenet_digits" / "model.keras") in result.stdout
+    assert "test accuracy" in result.stdout
+    assert str(tmp_path / "runs" / "googlenet_digits" / "model.keras") in result.stdout
+    exported = tmp_path / "saved" / "googlenet_digits" / "1"
+    assert f"SavedModel:       {exported}" in result.stdout
+    assert (exported / "saved_model.pb").exists() and (exported / "assets" / "class_names.txt").exists()
     assert "Strategy:" in result.stderr
     print(f"\n  default run: test accuracy {metrics['test']['accuracy']:.4f} in {elapsed:.0f} s")
 
