@@ -1,4 +1,8 @@
-"""inception_tf: the Inception module and GoogLeNet for Keras 3 / TensorFlow 2."""
+"""inception_tf: the Inception module and GoogLeNet for Keras 3 / TensorFlow 2.
+
+Importing the package also registers the embedded `digits` dataset with
+tensorflow-datasets, so `tfds.load("digits")` works offline.
+"""
 
 import os
 
@@ -8,15 +12,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from inception_tf import costs, slide
-from inception_tf.googlenet import (
+from inception_tf import costs, digits, slide  # noqa: E402  (digits registers the tfds builder)
+from inception_tf.distribute import get_strategy  # noqa: E402
+from inception_tf.export import export_saved_model  # noqa: E402
+from inception_tf.googlenet import (  # noqa: E402
     INCEPTION_SPEC,
     LOSS_WEIGHTS,
     GoogLeNet,
     SlideNet,
     inference_model,
 )
-from inception_tf.layers import InceptionModule, LocalResponseNormalization
+from inception_tf.layers import InceptionModule, LocalResponseNormalization  # noqa: E402
+from inception_tf.train import TrainConfig, TrainingDiverged  # noqa: E402
 
 __all__ = [
     "GoogLeNet",
@@ -26,6 +33,10 @@ __all__ = [
     "inference_model",
     "InceptionModule",
     "LocalResponseNormalization",
+    "TrainConfig",
+    "TrainingDiverged",
+    "export_saved_model",
+    "get_strategy",
     "costs",
     "slide",
     "__version__",

@@ -145,3 +145,12 @@ def test_bad_arguments(tfds_dir, kwargs, error, message):
     kwargs = {"name": "digits", "split": "train", "data_dir": tfds_dir, **kwargs}
     with pytest.raises(error, match=message):
         data.make_dataset(**kwargs)
+
+
+def test_import_inception_tf_registers_digits():
+    import subprocess
+    import sys
+
+    code = "import tensorflow_datasets as tfds, inception_tf; print('digits' in tfds.list_builders(with_community_datasets=False))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == "True", result.stderr[-2000:]
