@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from inception_tf import digits  # noqa: F401  (registers the "digits" builder)
+from inception_tf.checks import positive_int
 
 FOLDER_PREFIX = "folder:"
 DEFAULT_DATASET = "digits"
@@ -246,9 +247,8 @@ def make_dataset(
         A dataset of float32 `(batch_size, image_size, image_size, channels)` images
         in [-1, 1] and int64 `(batch_size,)` labels.
     """
-    for arg, value in (("image_size", image_size), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive integer. Received: {arg}={value!r}")
+    image_size = positive_int("image_size", image_size)
+    batch_size = positive_int("batch_size", batch_size)
     dataset, num_examples = _load(name, split, data_dir, shuffle_files=training, seed=seed)
     autotune = tf.data.AUTOTUNE
 

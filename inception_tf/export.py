@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from inception_tf import data, files
+from inception_tf.checks import positive_int
 from inception_tf.googlenet import inference_model
 
 SERVING_SIGNATURE = "serving_default"
@@ -172,13 +173,11 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
     image_size, channels = _input_geometry(model)
     classes = int(model.output_shape[-1])
     class_names = _check_class_names(class_names, classes)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer. Received: top_k={top_k!r}")
+    top_k = positive_int("top_k", top_k)
     if version is None:
         version = next_version(base_dir)
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
-        raise ValueError(f"version must be a positive integer (TF Serving's layout). Received: version={version!r}")
-    target = os.path.join(base_dir, str(int(version)))
+    version = positive_int("version", version)  # TF Serving reads integer-named directories
+    target = os.path.join(base_dir, str(version))
     if os.path.exists(target) and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it.")
 

@@ -14,6 +14,7 @@ import os
 
 import keras
 
+from inception_tf.checks import positive_int
 from inception_tf.layers import (
     InceptionModule,
     LocalResponseNormalization,
@@ -214,8 +215,7 @@ def GoogLeNet(
     _check_weights(weights)
     _check_choice("pooling", pooling, (None, "avg", "max"))
     _check_choice("relu", relu, ("corrected", "as_written"))
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(f"classes must be a positive integer. Received: classes={classes!r}")
+    classes = positive_int("classes", classes)
     if not 0 <= dropout_rate < 1:
         raise ValueError(f"dropout_rate must be in [0, 1). Received: dropout_rate={dropout_rate!r}")
     if aux_logits and not include_top:

@@ -9,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from inception_tf import slide
+from inception_tf.checks import positive_int
 
 RELU_PLACEMENTS = ("as_written", "corrected")
 
@@ -25,12 +26,6 @@ _CONV_BRANCHES = (
 )
 _REDUCTIONS = ("branch_3x3_reduce", "branch_5x5_reduce")
 _SLIDE_INITIALIZER = "slide"
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def standardize_data_format(data_format):
@@ -160,12 +155,12 @@ class InceptionModule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters_1x1 = _positive_int("filters_1x1", filters_1x1)
-        self.filters_3x3_reduce = _positive_int("filters_3x3_reduce", filters_3x3_reduce)
-        self.filters_3x3 = _positive_int("filters_3x3", filters_3x3)
-        self.filters_5x5_reduce = _positive_int("filters_5x5_reduce", filters_5x5_reduce)
-        self.filters_5x5 = _positive_int("filters_5x5", filters_5x5)
-        self.filters_pool_proj = _positive_int("filters_pool_proj", filters_pool_proj)
+        self.filters_1x1 = positive_int("filters_1x1", filters_1x1)
+        self.filters_3x3_reduce = positive_int("filters_3x3_reduce", filters_3x3_reduce)
+        self.filters_3x3 = positive_int("filters_3x3", filters_3x3)
+        self.filters_5x5_reduce = positive_int("filters_5x5_reduce", filters_5x5_reduce)
+        self.filters_5x5 = positive_int("filters_5x5", filters_5x5)
+        self.filters_pool_proj = positive_int("filters_pool_proj", filters_pool_proj)
         if relu not in RELU_PLACEMENTS:
             raise ValueError(
                 f"relu must be one of {RELU_PLACEMENTS}. Received: relu={relu!r}"

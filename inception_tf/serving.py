@@ -18,6 +18,7 @@ import urllib.request
 
 import numpy as np
 
+from inception_tf.checks import positive_int
 from inception_tf.export import BYTES_SIGNATURE, SERVING_SIGNATURE
 
 REST_PORT = 8501
@@ -30,8 +31,7 @@ def _model_path(model_name, version=None):
         raise ValueError(f"model_name must be a non-empty name without '/'. Received: model_name={model_name!r}")
     path = f"/v1/models/{model_name}"
     if version is not None:
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ValueError(f"version must be a positive integer. Received: version={version!r}")
+        positive_int("version", version)
         path += f"/versions/{version}"
     return path
 

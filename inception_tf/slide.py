@@ -21,6 +21,8 @@ NHWC `(batch_size, height, width, channels)`, kernels HWIO
 import numpy as np
 import tensorflow as tf
 
+from inception_tf.checks import positive_int
+
 # The slide's 7 convolutions, by the suffix of their variable names, with the
 # role each plays in the paper's vocabulary.
 SLIDE_CONVOLUTIONS = (
@@ -158,5 +160,4 @@ def inception_module(x, weights, module=1):
 
 
 def _check_module(module):
-    if isinstance(module, bool) or not isinstance(module, (int, np.integer)) or module < 1:
-        raise ValueError(f"module must be a positive integer. Received: module={module!r}")
+    positive_int("module", module)

@@ -26,6 +26,7 @@ import keras
 import tensorflow as tf
 
 from inception_tf import data, distribute, files
+from inception_tf.checks import positive_int
 from inception_tf.googlenet import LOSS_WEIGHTS, GoogLeNet, SlideNet, inference_model
 
 logger = logging.getLogger("inception_tf")
@@ -113,14 +114,11 @@ class TrainConfig:
             raise ValueError(
                 f"strategy must be one of {distribute.STRATEGIES}. Received: strategy={self.strategy!r}"
             )
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-        for name in ("image_size", "steps_per_epoch"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None. Received: {name}={value!r}")
+        positive_int("epochs", self.epochs)
+        positive_int("batch_size", self.batch_size)
+        for name in ("image_size", "steps_per_epoch"):  # None picks a default
+            if getattr(self, name) is not None:
+                positive_int(name, getattr(self, name))
         if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be a positive number. Received: learning_rate={self.learning_rate!r}")
         if self.lr_decay_epochs is not None and not self.lr_decay_epochs > 0:

@@ -74,8 +74,7 @@ def test_bad_tf_config_is_named(monkeypatch):
 def test_tpu_without_a_tpu(monkeypatch):
     for name in ("TPU_NAME", "COLAB_TPU_ADDR"):
         monkeypatch.delenv(name, raising=False)
-    if os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0"):
-        pytest.skip("this machine has a TPU device")
+    monkeypatch.setattr(distribute.os.path, "exists", lambda path: False)  # no TPU device files either
     with pytest.raises(ValueError, match="no TPU is attached"):
         distribute.get_strategy("tpu")
 
