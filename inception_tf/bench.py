@@ -39,11 +39,61 @@ class Candidate:
 
 
 def _set_threads(threads):
+    """Sets every framework's thread count; returns False where TensorFlow had already started."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran something in this process
+        return False
+    return True
+
+
+ALLOCATORS = {"tcmalloc": ("tcmalloc_minimal", "tcmalloc"), "jemalloc": ("jemalloc",)}
+
+
+def allocator_library(choice):
+    """The shared library to preload for `choice` ("auto", "system", "tcmalloc", "jemalloc"), or None.
+
+    "auto" takes tcmalloc when the system has it (PyTorch's CPU tuning guide
+    recommends it; it also speeds up TensorFlow's default allocator) and the
+    system allocator otherwise. Raises ValueError when a named one is missing.
+    """
+    import ctypes.util
+
+    if choice == "system":
+        return None
+    for name in ("tcmalloc",) if choice == "auto" else (choice,):
+        for library in ALLOCATORS[name]:
+            found = ctypes.util.find_library(library)
+            if found:
+                return found
+    if choice == "auto":
+        return None
+    raise ValueError(f"allocator {choice!r} was not found on this system (Debian: apt install "
+                     f"{'libtcmalloc-minimal4' if choice == 'tcmalloc' else 'libjemalloc2'}).")
+
+
+def active_allocator():
+    """What this process allocates with: the preloaded library, or glibc's malloc."""
+    preloaded = [p for p in os.environ.get("LD_PRELOAD", "").split(":") if "malloc" in p]
+    return os.path.basename(preloaded[0]) if preloaded else "glibc malloc"
+
+
+def cpu_flags():
+    """The vector and matrix extensions the CPU reports that matter here."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in wanted if flag in present]
+    except OSError:
+        pass
+    return []
 
 
 # --- The networks --------------------------------------------------------------
@@ -187,9 +237,10 @@ def _time(candidates, warmup, repeats, min_seconds, budget_seconds):
     """
     for candidate in candidates:
         start = time.perf_counter()
-        for _ in range(warmup):
-            candidate.step()
-        step_seconds = (time.perf_counter() - start) / max(warmup, 1)
+        for _ in range(max(warmup, 1)):
+            step_seconds = _seconds(candidate.step)  # the last warm-up call predicts the timed ones
+            if time.perf_counter() - start > budget_seconds / 10:
+                break  # a slow step: the first call compiled and warmed it
         candidate.max_samples = max(1, min(repeats, int(budget_seconds // max(step_seconds, 1e-9))))
     for _ in range(repeats):
         for candidate in candidates:  # alternating: drift hits every candidate alike
@@ -205,24 +256,99 @@ def _time(candidates, warmup, repeats, min_seconds, budget_seconds):
             candidate.samples.append(elapsed / count)
 
 
-def _matmul_peaks(size=4096, repeats=5):
-    """The best of `repeats` square matmuls, in GFLOP/s, for float32 and bfloat16."""
+def _matmul_peaks(sizes=(1024, 2048, 4096), repeats=5, torch=False, slow_seconds=2.0):
+    """The machine's matmul peak in GFLOP/s per dtype: the best square matmul TensorFlow or PyTorch ran.
+
+    Sizes grow until one product takes over `slow_seconds` (a framework with no
+    fast kernel for a dtype, such as PyTorch's bfloat16 on CPUs without bf16
+    instructions, would otherwise take minutes). Returns
+    `{dtype: (gflops, "framework n=size")}` for float32 and bfloat16.
+    """
     import tensorflow as tf
 
-    peaks = {}
-    for dtype in (tf.float32, tf.bfloat16):
-        a = tf.random.uniform((size, size), dtype=tf.float32)
-        a = tf.cast(a, dtype)
+    def tensorflow_product(size, dtype):
+        a = tf.cast(tf.random.uniform((size, size), dtype=tf.float32), getattr(tf, dtype))
         # Reduce to a scalar in the graph so copying the product out is not timed.
-        matmul = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, a)[0, 0], tf.float32)))
-        matmul()
-        samples = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            matmul().numpy()
-            samples.append(time.perf_counter() - start)
-        peaks[dtype.name] = 2 * size**3 / min(samples) / 1e9
+        product = tf.function(lambda: tf.cast(tf.matmul(a, a)[0, 0], tf.float32))
+        return lambda: product().numpy()
+
+    def torch_product(size, dtype):
+        import torch as torch_module
+
+        a = torch_module.rand(size, size).to(getattr(torch_module, dtype))
+        return lambda: (a @ a)[0, 0].item()
+
+    peaks = {}
+    frameworks = [("TensorFlow", tensorflow_product)] + ([("PyTorch", torch_product)] if torch else [])
+    for source, make in frameworks:
+        for dtype in ("float32", "bfloat16"):
+            for size in sizes:
+                product = make(size, dtype)
+                samples = [_seconds(product)]  # the first call compiles or warms up
+                while len(samples) <= repeats and samples[-1] < slow_seconds:
+                    samples.append(_seconds(product))
+                gflops = 2 * size**3 / min(samples) / 1e9
+                if gflops > peaks.get(dtype, (0, ""))[0]:
+                    peaks[dtype] = (gflops, f"{source} n={size}")
+                if min(samples) >= slow_seconds:
+                    break
     return peaks
+
+
+def _seconds(step):
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def _op_profile(step):
+    """Milliseconds per TensorFlow op type in one call of `step`, from TensorFlow's profiler.
+
+    XLA-compiled kernels (our LRN) are counted together.
+    """
+    import collections
+
+    import tensorflow as tf
+    from tensorflow.python.framework import op_def_registry
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        try:
+            step()
+        finally:
+            tf.profiler.experimental.stop()
+        paths = [os.path.join(root, name) for root, _, names in os.walk(logdir) for name in names
+                 if name.endswith(".xplane.pb")]
+        space = xplane_pb2.XSpace()
+        with open(paths[0], "rb") as handle:
+            space.ParseFromString(handle.read())
+    totals = collections.Counter()
+    for plane in space.planes:
+        names = {key: value.name for key, value in plane.event_metadata.items()}
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                op_type = names.get(event.metadata_id, "").rpartition(":")[2]  # "node/name:OpType"
+                if "Xla" in op_type:
+                    totals["XLA-compiled kernels (LRN)"] += event.duration_ps / 1e9
+                elif op_def_registry.get(op_type) is not None or op_type.startswith("_"):
+                    totals[op_type] += event.duration_ps / 1e9
+    return totals
+
+
+def _lrn_error():
+    """Largest |our traced (XLA) LRN - tf.nn.local_response_normalization|, relative to the largest output."""
+    import tensorflow as tf
+
+    from inception_tf.layers import LocalResponseNormalization
+
+    x = tf.random.stateless_normal((8, 56, 56, 192), seed=(1, 2)) * 30
+    layer = LocalResponseNormalization()
+    ours = tf.function(layer)(x)
+    reference = tf.nn.local_response_normalization(x, layer.depth_radius, layer.bias, layer.alpha, layer.beta)
+    return float(tf.reduce_max(tf.abs(ours - reference)) / tf.reduce_max(tf.abs(reference)))
 
 
 def _pipeline_rates(image_size, batches=20):
@@ -271,10 +397,12 @@ def _machine():
 
 
 def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, repeats=5, min_seconds=0.5,
-        torch=True, precisions=("float32", "mixed_bfloat16"), budget_seconds=120, log=print):
+        torch=True, precisions=("float32", "mixed_bfloat16"), budget_seconds=120, matmul_sizes=(1024, 2048, 4096),
+        log=print):
     """Runs every measurement and writes the Markdown report to `output`; returns the report text."""
     threads = threads or os.cpu_count()
-    _set_threads(threads)
+    if not _set_threads(threads):
+        log("TensorFlow had already started in this process: its thread settings stay as they were")
     import keras
     import tensorflow as tf
 
@@ -308,8 +436,13 @@ def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, 
         group = [c for c in candidates if c.workload == workload]
         log(f"  {workload}: {len(group)} candidates")
         _time(group, warmup, repeats, min_seconds, budget_seconds)
-    log("  matmul peak, input pipelines")
-    peaks = _matmul_peaks()
+    log("  profile of one training step, matmul peak, input pipelines")
+    profiles = {}
+    for precision in precisions:
+        train = _find(candidates, "ours", precision, "train_32")
+        if train:
+            profiles[precision] = (train.rate(), _op_profile(train.step))
+    peaks = _matmul_peaks(matmul_sizes, torch=torch)
     pipelines = _pipeline_rates(image_size)
     versions = {"inception_tf": inception_tf.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
     if torch:
@@ -317,11 +450,14 @@ def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, 
     from inception_tf import costs
 
     mult_adds = costs.total(costs.model_costs(GoogLeNet(input_shape=(image_size, image_size, 3))))[1]
-    report = _report(candidates, peaks, pipelines, versions, threads, image_size, repeats, mult_adds)
+    report = _report(candidates, peaks, pipelines, versions, threads, image_size, repeats, mult_adds,
+                     profiles=profiles, lrn_error=_lrn_error())
     if output:
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        with open(output, "w") as handle:
-            handle.write(report)
+        from inception_tf import files
+
+        with files.atomic_file(output) as temporary:
+            with open(temporary, "w") as handle:
+                handle.write(report)
     return report
 
 
@@ -336,30 +472,41 @@ def _torch_precision(precision):
     return "bf16 autocast" if precision == "mixed_bfloat16" else precision
 
 
-def _report(candidates, peaks, pipelines, versions, threads, image_size, repeats, mult_adds):
+def _report(candidates, peaks, pipelines, versions, threads, image_size, repeats, mult_adds, profiles=None,
+            lrn_error=None):
     cpu, cores = _machine()
+    flags = cpu_flags()
+    native_bf16 = any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
     lines = [
         "# Benchmark results",
         "",
-        f"Machine: {cpu}, {cores} cores; {threads} threads for every framework "
-        f"(TensorFlow intra-op {threads}, inter-op 1; torch.set_num_threads({threads})).",
+        "Written by `inception-tf bench` (inception_tf/bench.py); rerun it to replace this file.",
+        "",
+        f"Machine: {cpu}, {cores} cores; CPU extensions: {', '.join(flags) or 'none of AVX2/AVX-512/AMX'}"
+        f"{'' if native_bf16 else ' (no native bfloat16 instructions: bfloat16 math is emulated)'}.",
+        f"Threads: {threads} for every framework (TensorFlow intra-op {threads}, inter-op 1; "
+        f"torch.set_num_threads({threads})).",
+        f"Memory allocator: {active_allocator()} for the whole process (both frameworks); TensorFlow's "
+        f"CPU tensors through its BFC allocator (TF_CPU_ALLOCATOR_USE_BFC="
+        f"{os.environ.get('TF_CPU_ALLOCATOR_USE_BFC', 'false')}).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         f"Input: random uniform images in [-1, 1] at {image_size}x{image_size}; images/s as the median "
-        f"(min-max) of {repeats} timed repeats after warm-up, candidates alternating within each repeat.",
+        f"(min-max) of {repeats} timed repeats after warm-up (fewer where a candidate's time budget ran out: "
+        f"see samples), candidates alternating within each repeat.",
         "",
-        f"Matmul peak measured in this run: float32 {peaks['float32']:.0f} GFLOP/s, "
-        f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s.",
+        "Matmul peak measured in this run (best square matmul of TensorFlow and PyTorch): "
+        + "; ".join(f"{dtype} {gflops:.0f} GFLOP/s ({source})" for dtype, (gflops, source) in peaks.items()) + ".",
         "",
         f"GoogLeNet costs {mult_adds / 1e9:.3f} G multiply-adds per image forward (2 FLOPs each), "
         f"about {TRAIN_FLOP_FACTOR}x that per training image.",
         "",
-        "| network | precision | workload | images/s (min-max) | samples | GFLOP/s | of peak |",
+        "| network | precision | workload | images/s (min-max) | samples | GFLOP/s | of matmul peak |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in candidates:
         flops = 2 * mult_adds * (TRAIN_FLOP_FACTOR if c.workload.startswith("train") else 1)
         gflops = c.rate() * flops / 1e9
-        peak = peaks["bfloat16" if "bf" in c.precision else "float32"]
+        peak = peaks["bfloat16" if "bf" in c.precision else "float32"][0]
         lines.append(
             f"| {c.name} | {c.precision} | {c.workload} | {c.rate():.1f} ({c.rate(min):.1f}-{c.rate(max):.1f}) "
             f"| {len(c.samples)} | {gflops:.0f} | {gflops / peak:.0%} |"
@@ -387,8 +534,8 @@ def _report(candidates, peaks, pipelines, versions, threads, image_size, repeats
                       _find(candidates, "PyTorch channels_last", precision, workload), precision, workload, 2)
     ratio_row("ours bf16 / ours float32", _find(candidates, "ours", "mixed_bfloat16", "infer_32"),
               _find(candidates, "ours", "float32", "infer_32"), "-", "infer_32", 2)
-    lines += ["", "## LRN's share of our model's time", "", "| precision | workload | with LRN | without | LRN share | target |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "## LRN's share of our model's time", "",
+              "| precision | workload | with LRN | without | LRN share | target |", "|---|---|---|---|---|---|"]
     for precision in ("float32", "mixed_bfloat16"):
         for workload in ("infer_32", "train_32"):
             with_lrn = _find(candidates, "ours", precision, workload)
@@ -397,6 +544,16 @@ def _report(candidates, peaks, pipelines, versions, threads, image_size, repeats
                 share = 1 - with_lrn.rate() / without.rate()  # time is 1 / rate
                 lines.append(f"| {precision} | {workload} | {with_lrn.rate():.1f} | {without.rate():.1f} | "
                              f"{share:.1%} | ≤ 10% |")
+    if lrn_error is not None:
+        lines += ["", f"Our LRN as traced in `fit`/`predict` (one XLA-compiled kernel) against "
+                  f"`tf.nn.local_response_normalization`, float32, shape (8, 56, 56, 192), inputs ~N(0, 30²): "
+                  f"largest difference {lrn_error:.1e} of the largest output (float32 rounding; the tests' bound: 1e-6)."]
+    for precision, (rate, totals) in (profiles or {}).items():
+        total = sum(totals.values())
+        lines += ["", f"## Where a training step goes ({precision}, batch 32, TensorFlow profiler)", "",
+                  f"One step of our model ({32 / rate:.2f} s at the median rate); op time summed over both threads' "
+                  f"work, {total / 1000:.2f} s in ops.", "", "| op | ms | share |", "|---|---|---|"]
+        lines += [f"| {name} | {ms:.0f} | {ms / total:.1%} |" for name, ms in totals.most_common(8)]
     train_rate = _find(candidates, "ours", "float32", "train_32")
     lines += ["", "## Input pipeline headroom", "",
               f"Our float32 training rate at batch 32: {train_rate.rate():.1f} images/s." if train_rate else "",

@@ -154,6 +154,12 @@ def _bench(args):
 
     from inception_tf import bench
 
+    preload = bench.allocator_library(args.allocator)
+    if preload and preload not in os.environ.get("LD_PRELOAD", ""):
+        # An allocator is chosen at process start: run again with it preloaded.
+        print(f"running the benchmark under {preload} (--allocator {args.allocator})", flush=True)
+        environment = dict(os.environ, LD_PRELOAD=":".join(filter(None, [preload, os.environ.get("LD_PRELOAD")])))
+        os.execve(sys.executable, [sys.executable, "-m", "inception_tf.cli", *args.argv], environment)
     use_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
     if not use_torch and not args.no_torch:
         print("PyTorch is not installed (pip install 'inception_tf[bench]'): timing without it.", file=sys.stderr)
@@ -178,6 +184,8 @@ def _add_bench_parser(commands):
     parser.add_argument("--float32-only", action="store_true", help="leave the bfloat16 rows out")
     parser.add_argument("--budget-seconds", type=_positive_float, default=120,
                         help="time per candidate beyond which it gets fewer samples (at least one)")
+    parser.add_argument("--allocator", choices=("auto", "system", "tcmalloc", "jemalloc"), default="auto",
+                        help="malloc for the whole run, preloaded (auto: tcmalloc if installed, else the system's)")
     parser.set_defaults(handler=_bench)
 
 
@@ -292,6 +300,7 @@ def main(argv=None):
     """Runs the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.handler(args)
     except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError) as error:

@@ -32,6 +32,7 @@ import tensorflow as tf
 from inception_tf import data, files
 from inception_tf.checks import positive_int
 from inception_tf.googlenet import inference_model
+from inception_tf.layers import serving_graph
 
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "predict_images"
@@ -190,21 +191,22 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
                 handle.write("\n".join(class_names) + "\n")
             table = _class_names_table(names_path)
         head = _ServingHead(model, image_size, channels, min(top_k, classes), table)
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        if table is not None:
-            archive.track(table)
-        archive.add_endpoint(SERVING_SIGNATURE, head.predict_pixels,
-                             input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name="images")])
-        archive.add_endpoint(BYTES_SIGNATURE, head.predict_bytes,
-                             input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
-        with files.atomic_directory(target, overwrite=overwrite) as temporary:
-            archive.write_out(temporary, verbose=False)
-            if warmup:
-                os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
-                with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:
-                    for record in _warmup_records(image_size):
-                        writer.write(record)
+        with serving_graph():  # standard ops only: TF Serving runs without XLA by default
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            if table is not None:
+                archive.track(table)
+            archive.add_endpoint(SERVING_SIGNATURE, head.predict_pixels,
+                                 input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name="images")])
+            archive.add_endpoint(BYTES_SIGNATURE, head.predict_bytes,
+                                 input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
+            with files.atomic_directory(target, overwrite=overwrite) as temporary:
+                archive.write_out(temporary, verbose=False)
+                if warmup:
+                    os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
+                    with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:
+                        for record in _warmup_records(image_size):
+                            writer.write(record)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -4,11 +4,14 @@ Both are written with Keras layers and `keras.ops` only, so they run on every
 Keras backend, and both are registered for `.keras` saving.
 """
 
+import contextlib
+import functools
+import threading
+
 import keras
 import numpy as np
 from keras import ops
 
-from inception_tf import slide
 from inception_tf.checks import positive_int
 
 RELU_PLACEMENTS = ("as_written", "corrected")
@@ -218,6 +221,8 @@ class InceptionModule(keras.layers.Layer):
     def _initializer(kind, initializer, slide_suffix):
         if not (isinstance(initializer, str) and initializer == _SLIDE_INITIALIZER):
             return keras.initializers.get(initializer)
+        from inception_tf import slide
+
         if kind == "bias" and slide_suffix in slide._CONSTANT_BIASES:
             return keras.initializers.Constant(0.1)
         return keras.initializers.TruncatedNormal(stddev=0.1)
@@ -299,6 +304,8 @@ class InceptionModule(keras.layers.Layer):
             kernel, bias = self.convs[name].get_weights()
             weights[f"W_conv{module}_{suffix}"] = kernel
             weights[f"b_conv{module}_{suffix}"] = bias
+        from inception_tf import slide  # the TensorFlow reference; imported only when used
+
         return {name: weights[name] for name in slide.slide_variable_names(module)}
 
     def load_slide_weights(self, weights, module=1):
@@ -314,6 +321,8 @@ class InceptionModule(keras.layers.Layer):
         """
         self._require_built("load_slide_weights")
         self._require_bias("load_slide_weights")
+        from inception_tf import slide
+
         expected = slide.slide_variable_names(module)
         missing = [name for name in expected if name not in weights]
         extra = sorted(set(weights) - set(expected))
@@ -401,11 +410,15 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     The layer is written with `keras.ops`, so it runs on every backend, and it
     always normalises in float32 (under mixed precision the input is upcast
-    and the result cast back), since `tf.nn.local_response_normalization` has
-    no bfloat16 CPU kernel and the sum of squares loses precision in 16 bits.
-    On the TensorFlow backend with channels last it calls TensorFlow's fused
-    float32 kernel, which computes the same thing in one op; tests check the
-    portable path against it.
+    and the result cast back), since the sum of squares loses precision in 16
+    bits. On the TensorFlow backend, inside a traced function (`fit`,
+    `predict`, `tf.function`), the whole computation -- casts, window sum and
+    power -- runs as one XLA-compiled kernel with an XLA-compiled gradient,
+    three to four times faster on CPU than `tf.nn.local_response_normalization`
+    (inside a function that is itself XLA-compiled, the plain ops join its
+    cluster); eagerly, and inside `serving_graph()` (which SavedModel exports use, since
+    TensorFlow Serving runs without XLA by default), it calls that fused
+    TensorFlow op instead. Tests check every path against the others.
 
     Args:
         depth_radius: int. Half-width of the channel window. Defaults to 2.
@@ -459,47 +472,33 @@ class LocalResponseNormalization(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
-        if keras.backend.backend() == "tensorflow" and self._channel_axis == -1:
-            normalized = self._tensorflow_lrn(x)
-        else:
-            normalized = self._portable_lrn(x)
-        return ops.cast(normalized, inputs.dtype)
+        if keras.backend.backend() == "tensorflow":
+            return self._tensorflow_call(inputs)
+        return self._portable_lrn(inputs)
 
-    def _tensorflow_lrn(self, x):
-        """TensorFlow's fused float32 kernel (channels last): one op, and a fused gradient."""
+    def _tensorflow_call(self, inputs):
         import tensorflow as tf
 
-        return tf.nn.local_response_normalization(
+        if not tf.executing_eagerly() and not _serving_graph.active and not _in_xla_function():
+            kernel = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
+            return kernel(inputs)
+        if self._channel_axis == -1:
+            return self._tensorflow_lrn(inputs)
+        return self._portable_lrn(inputs)
+
+    def _tensorflow_lrn(self, inputs):
+        """TensorFlow's fused float32 op (channels last): no XLA, served by every TensorFlow runtime."""
+        import tensorflow as tf
+
+        x = tf.cast(inputs, tf.float32)
+        normalized = tf.nn.local_response_normalization(
             x, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
         )
+        return tf.cast(normalized, inputs.dtype)
 
-    def _portable_lrn(self, x):
-        """The same computation in `keras.ops`, for every backend and layout (float32 in and out)."""
-        squares = ops.square(x)
-        radius = self.depth_radius
-        channels = ops.shape(x)[self._channel_axis]
-        pad = [[0, 0]] * 4
-        pad[self._channel_axis] = [radius, radius]
-        padded = ops.pad(squares, pad)
-        window_sum = squares
-        for offset in range(2 * radius + 1):
-            if offset == radius:
-                continue
-            window_sum = window_sum + self._channel_slice(padded, offset, channels)
-        scale = self.bias + self.alpha * window_sum
-        if self.beta == 0.75:
-            # scale ** -0.75 == rsqrt(scale) * rsqrt(sqrt(scale)): two cheap ops, not log/exp.
-            inv_sqrt = ops.rsqrt(scale)
-            normalizer = inv_sqrt * ops.sqrt(inv_sqrt)
-        else:
-            normalizer = ops.power(scale, -self.beta)
-        return x * normalizer
-
-    def _channel_slice(self, tensor, start, length):
-        if self._channel_axis == -1:
-            return tensor[..., start : start + length]
-        return tensor[:, start : start + length]
+    def _portable_lrn(self, inputs):
+        """The same computation in `keras.ops`, for every backend and layout (float32 inside)."""
+        return _lrn_ops(inputs, self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -516,3 +515,78 @@ class LocalResponseNormalization(keras.layers.Layer):
             }
         )
         return config
+
+
+def _lrn_ops(inputs, depth_radius, bias, alpha, beta, channel_axis):
+    """LRN in `keras.ops`: `inputs` of any float dtype, normalised in float32, returned in its dtype."""
+    x = ops.cast(inputs, "float32")
+    squares = ops.square(x)
+    channels = ops.shape(x)[channel_axis]
+    pad = [[0, 0]] * 4
+    pad[channel_axis] = [depth_radius, depth_radius]
+    padded = ops.pad(squares, pad)
+    window_sum = squares
+    for offset in range(2 * depth_radius + 1):
+        if offset != depth_radius:
+            window_sum = window_sum + _channel_slice(padded, channel_axis, offset, channels)
+    scale = bias + alpha * window_sum
+    if beta == 0.75:
+        # scale ** -0.75 == rsqrt(scale) * sqrt(rsqrt(scale)): two cheap ops, not log/exp.
+        inv_sqrt = ops.rsqrt(scale)
+        normalizer = inv_sqrt * ops.sqrt(inv_sqrt)
+    else:
+        normalizer = ops.power(scale, -beta)
+    return ops.cast(x * normalizer, inputs.dtype)
+
+
+def _channel_slice(tensor, channel_axis, start, length):
+    if channel_axis == -1:
+        return tensor[..., start : start + length]
+    return tensor[:, start : start + length]
+
+
+@functools.lru_cache(maxsize=None)
+def _xla_lrn_kernel(depth_radius, bias, alpha, beta, channel_axis):
+    """`_lrn_ops` with these settings as one XLA-compiled TensorFlow function (gradient compiled too)."""
+    import tensorflow as tf
+
+    def kernel(inputs):
+        return _lrn_ops(inputs, depth_radius, bias, alpha, beta, channel_axis)
+
+    return tf.function(kernel, jit_compile=True, reduce_retracing=True, autograph=False)
+
+
+def _in_xla_function():
+    """Whether the graph being traced is itself XLA-compiled (`jit_compile=True`).
+
+    There the plain ops are fused with the rest of the cluster; a nested compiled
+    function would only get in XLA's way (its gradient there compiles for minutes).
+    """
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # a TensorFlow without this helper: assume no outer XLA function
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+class _ServingGraphState(threading.local):
+    active = False
+
+
+_serving_graph = _ServingGraphState()
+
+
+@contextlib.contextmanager
+def serving_graph():
+    """Within this block, layers trace only standard TensorFlow ops (no XLA clusters).
+
+    TensorFlow Serving runs SavedModels without XLA unless started with
+    `--xla_cpu_compilation_enabled`, so exports trace the model inside this block.
+    """
+    previous = _serving_graph.active
+    _serving_graph.active = True
+    try:
+        yield
+    finally:
+        _serving_graph.active = previous

@@ -128,11 +128,15 @@ def test_predict_images_decodes_every_format(loaded, small_googlenet, pixels):
                                data.resize_image(gif, 32)), atol=1e-5)
 
 
-def all_op_types(path):
+def saved_graph(path):
     proto = saved_model_pb2.SavedModel()
     with open(os.path.join(path, "saved_model.pb"), "rb") as handle:
         proto.ParseFromString(handle.read())
-    graph = proto.meta_graphs[0].graph_def
+    return proto.meta_graphs[0].graph_def
+
+
+def all_op_types(path):
+    graph = saved_graph(path)
     ops = {node.op for node in graph.node}
     for function in graph.library.function:
         ops |= {node.op for node in function.node_def}
@@ -145,6 +149,16 @@ def test_only_standard_ops(exported):
     assert not ops & {"PyFunc", "PyFuncStateless", "EagerPyFunc", "NumpyFunction"}
     unregistered = {op for op in ops if op_def_registry.get(op) is None}
     assert not unregistered
+
+
+def test_no_xla_clusters_so_serving_needs_no_jit(exported):
+    # The model's LRN runs XLA-compiled in training; TF Serving has XLA off by default.
+    graph = saved_graph(exported[0])
+    assert "LRN" in all_op_types(exported[0])
+    nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+    compiled = [node.name for node in nodes if node.attr["_XlaMustCompile"].b]
+    functions = [f.signature.name for f in graph.library.function if f.attr["_XlaMustCompile"].b]
+    assert not compiled and not functions
 
 
 def saved_model_cli(*args):

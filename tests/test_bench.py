@@ -1,0 +1,55 @@
+"""The benchmark: a small run writes a complete report; the allocator choice is checked."""
+
+import ctypes.util
+import re
+
+import pytest
+
+from inception_tf import bench
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory):
+    output = tmp_path_factory.mktemp("bench") / "RESULTS.md"
+    text = bench.run(output=str(output), image_size=32, threads=2, warmup=1, repeats=2, min_seconds=0.01,
+                     torch=False, precisions=("float32",), budget_seconds=5, matmul_sizes=(128,), log=lambda _: None)
+    return output, text
+
+
+def table_rows(text, header):
+    section = text.split(header, 1)[1]
+    return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| network")]
+
+
+def test_report_is_written_with_every_candidate_and_workload(small_report):
+    output, text = small_report
+    assert output.read_text() == text
+    rows = {tuple(cell.strip() for cell in row.split("|")[1:4]) for row in table_rows(text, "| network |")}
+    for name in ("ours", "ours XLA", "plain Keras"):
+        for workload in ("infer_1", "infer_32", "train_32"):
+            assert (name, "float32", workload) in rows
+    assert ("ours without LRN", "float32", "train_32") in rows
+    rates = re.findall(r"\| float32 \| (?:infer|train)_\d+ \| ([0-9.]+) \(", text)
+    assert rates and all(float(rate) > 0 for rate in rates)
+
+
+def test_report_states_ratios_lrn_share_profile_and_pipelines(small_report):
+    _, text = small_report
+    assert "| ours / plain Keras | float32 | train_32 |" in text
+    assert re.search(r"\| float32 \| infer_32 \| [0-9.]+ \| [0-9.]+ \| -?[0-9.]+% \| ≤ 10% \|", text)
+    profile = text.split("## Where a training step goes (float32", 1)[1]
+    assert "Conv2DBackpropFilter" in profile  # the profiler's op types, parsed from its trace
+    assert "Matmul peak measured in this run" in text and "float32" in text
+    assert "ImageFolder JPEGs, decode + resize" in text
+    lrn = float(re.search(r"largest difference ([0-9.e+-]+) of the largest output", text).group(1))
+    assert lrn < 1e-6
+
+
+def test_allocator_choice(monkeypatch):
+    assert bench.allocator_library("system") is None
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert bench.allocator_library("auto") is None  # falls back to the system's malloc
+    with pytest.raises(ValueError, match="allocator 'jemalloc' was not found.*libjemalloc2"):
+        bench.allocator_library("jemalloc")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so.4")
+    assert bench.allocator_library("auto") == "libtcmalloc_minimal.so.4"
