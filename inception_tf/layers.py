@@ -479,12 +479,12 @@ class LocalResponseNormalization(keras.layers.Layer):
     def _tensorflow_call(self, inputs):
         import tensorflow as tf
 
-        if not tf.executing_eagerly() and not _serving_graph.active and not _in_xla_function():
-            kernel = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
-            return kernel(inputs)
-        if self._channel_axis == -1:
-            return self._tensorflow_lrn(inputs)
-        return self._portable_lrn(inputs)
+        if tf.executing_eagerly() or _serving_graph.active:
+            return self._tensorflow_lrn(inputs) if self._channel_axis == -1 else self._portable_lrn(inputs)
+        if _in_xla_function():
+            return self._portable_lrn(inputs)  # XLA fuses these ops with the rest of the cluster
+        kernel = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
+        return kernel(inputs)
 
     def _tensorflow_lrn(self, inputs):
         """TensorFlow's fused float32 op (channels last): no XLA, served by every TensorFlow runtime."""
