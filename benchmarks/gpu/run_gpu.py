@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
+from inception_tf import files  # noqa: E402
 from inception_tf.bench import Candidate, _time, _torch_googlenet  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -212,9 +213,9 @@ def main(argv=None):
             print(f"  {c.name:32s} {c.precision:15s} {c.rate():8.1f} images/s", flush=True)
     fit = fit_on_digits(args.fit_image_size, args.fit_epochs, 64) if args.fit_epochs else None
     text = report(candidates, fit, args)
-    with open(args.output + ".tmp", "w") as handle:
-        handle.write(text)
-    os.replace(args.output + ".tmp", args.output)
+    with files.atomic_file(args.output) as temporary:
+        with open(temporary, "w") as handle:
+            handle.write(text)
     print(text)
     print(f"wrote {args.output}")
     return 0
