@@ -34,6 +34,7 @@ from inception_tf.googlenet import (  # noqa: E402
     inference_model,
 )
 from inception_tf.layers import InceptionModule, LocalResponseNormalization  # noqa: E402
+from inception_tf.pooling import MaxPooling2D  # noqa: E402
 
 __all__ = [
     "GoogLeNet",
@@ -43,6 +44,7 @@ __all__ = [
     "inference_model",
     "InceptionModule",
     "LocalResponseNormalization",
+    "MaxPooling2D",
     "costs",
     "__version__",
 ]

@@ -32,7 +32,7 @@ import tensorflow as tf
 from inception_tf import data, files
 from inception_tf.checks import positive_int
 from inception_tf.googlenet import inference_model
-from inception_tf.layers import serving_graph
+from inception_tf.tracing import serving_graph
 
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "predict_images"

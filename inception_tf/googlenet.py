@@ -21,6 +21,7 @@ from inception_tf.layers import (
     compute_data_format,
     standardize_data_format,
 )
+from inception_tf.pooling import MaxPooling2D
 
 InceptionSpec = collections.namedtuple(
     "InceptionSpec",
@@ -104,7 +105,7 @@ def _conv(filters, kernel_size, name, data_format, kernel_initializer, strides=1
 def _max_pool(name, data_format):
     # SAME padding reproduces Table 1's sizes (112 -> 56 -> 28 -> 14 -> 7), as
     # Caffe's ceil-mode pooling does.
-    return keras.layers.MaxPooling2D(3, strides=2, padding="same", data_format=data_format, name=name)
+    return MaxPooling2D(3, strides=2, padding="same", data_format=data_format, name=name)
 
 
 def _stem(x, lrn, data_format, kernel_initializer):

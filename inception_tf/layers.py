@@ -4,15 +4,15 @@ Both are written with Keras layers and `keras.ops` only, so they run on every
 Keras backend, and both are registered for `.keras` saving.
 """
 
-import contextlib
 import functools
-import threading
 
 import keras
 import numpy as np
 from keras import ops
 
 from inception_tf.checks import positive_int
+from inception_tf.pooling import MaxPooling2D
+from inception_tf.tracing import eager_or_serving, in_xla_function, serving_graph  # noqa: F401
 
 RELU_PLACEMENTS = ("as_written", "corrected")
 
@@ -195,7 +195,7 @@ class InceptionModule(keras.layers.Layer):
             )
             for name, size, filters_arg, suffix in _CONV_BRANCHES
         }
-        self.pool = keras.layers.MaxPooling2D(
+        self.pool = MaxPooling2D(
             pool_size=3,
             strides=1,
             padding="same",
@@ -477,11 +477,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         return self._portable_lrn(inputs)
 
     def _tensorflow_call(self, inputs):
-        import tensorflow as tf
-
-        if tf.executing_eagerly() or _serving_graph.active:
+        if eager_or_serving():
             return self._tensorflow_lrn(inputs) if self._channel_axis == -1 else self._portable_lrn(inputs)
-        if _in_xla_function():
+        if in_xla_function():
             return self._portable_lrn(inputs)  # XLA fuses these ops with the rest of the cluster
         kernel = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
         return kernel(inputs)
@@ -554,39 +552,3 @@ def _xla_lrn_kernel(depth_radius, bias, alpha, beta, channel_axis):
         return _lrn_ops(inputs, depth_radius, bias, alpha, beta, channel_axis)
 
     return tf.function(kernel, jit_compile=True, reduce_retracing=True, autograph=False)
-
-
-def _in_xla_function():
-    """Whether the graph being traced is itself XLA-compiled (`jit_compile=True`).
-
-    There the plain ops are fused with the rest of the cluster; a nested compiled
-    function would only get in XLA's way (its gradient there compiles for minutes).
-    """
-    try:
-        import tensorflow as tf
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # a TensorFlow without this helper: assume no outer XLA function
-        return False
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
-class _ServingGraphState(threading.local):
-    active = False
-
-
-_serving_graph = _ServingGraphState()
-
-
-@contextlib.contextmanager
-def serving_graph():
-    """Within this block, layers trace only standard TensorFlow ops (no XLA clusters).
-
-    TensorFlow Serving runs SavedModels without XLA unless started with
-    `--xla_cpu_compilation_enabled`, so exports trace the model inside this block.
-    """
-    previous = _serving_graph.active
-    _serving_graph.active = True
-    try:
-        yield
-    finally:
-        _serving_graph.active = previous

@@ -1,0 +1,196 @@
+"""Max pooling whose gradient is cheap on TensorFlow's CPU backend.
+
+`MaxPooling2D` is `keras.layers.MaxPooling2D` -- the same arguments, output
+and config -- with one difference on the TensorFlow backend. TensorFlow's CPU
+`MaxPoolGrad` kernel takes about twenty times as long as the forward pool
+(GoogLeNet's thirteen 3x3 pools: ~48 ms forward, ~730 ms backward at batch 32
+on two cores, a fifth of a training step). Inside a traced function (`fit`,
+`tf.function`) on a machine without GPU or TPU, the layer keeps TensorFlow's
+forward `MaxPool` op and computes the gradient as one XLA-compiled kernel of
+elementwise ops, about 4.5 times faster: every output position passes its
+gradient to the first maximum of its window, in row-major order, exactly as
+`MaxPoolGrad` does when values tie (ReLU outputs tie at zero often). Inside a
+function that is itself XLA-compiled, the same ops join the outer cluster.
+Eagerly, inside `tracing.serving_graph()`, on accelerators, and for windows
+larger than 3x3 or strides larger than the window, it is exactly Keras' layer.
+"""
+
+import functools
+
+import keras
+from keras import ops
+
+from inception_tf.tracing import eager_or_serving, in_xla_function
+
+_MAX_WINDOW_TERMS = 9  # the gradient kernel unrolls one term per window position
+
+
+@keras.saving.register_keras_serializable(package="inception_tf")
+class MaxPooling2D(keras.layers.MaxPooling2D):
+    """`keras.layers.MaxPooling2D` with a fast gradient on TensorFlow's CPU backend.
+
+    Args and call arguments are those of `keras.layers.MaxPooling2D`.
+
+    Returns:
+        `(batch_size, pooled_height, pooled_width, channels)`, or channels first.
+
+    Examples:
+
+    >>> import numpy as np, inception_tf
+    >>> pool = inception_tf.MaxPooling2D(3, strides=2, padding="same")
+    >>> pool(np.ones((1, 8, 8, 4), "float32")).shape
+    (1, 4, 4, 4)
+    """
+
+    def call(self, inputs):
+        if not self._fast_gradient_applies(inputs):
+            return super().call(inputs)
+        channels_last = self.data_format == "channels_last"
+        x = inputs if channels_last else ops.transpose(inputs, (0, 2, 3, 1))
+        height, width = x.shape[1], x.shape[2]
+        gradient = _max_pool_gradient_function(
+            self.pool_size, self.strides, self.padding.lower(), height, width, compiled=not in_xla_function()
+        )
+        y = _max_pool_with_gradient(x, self.pool_size, self.strides, self.padding.upper(), gradient)
+        return y if channels_last else ops.transpose(y, (0, 3, 1, 2))
+
+    def _fast_gradient_applies(self, inputs):
+        if keras.backend.backend() != "tensorflow" or eager_or_serving():
+            return False
+        (pool_h, pool_w), (stride_h, stride_w) = self.pool_size, self.strides
+        if pool_h * pool_w > _MAX_WINDOW_TERMS or not (1 <= stride_h <= pool_h and 1 <= stride_w <= pool_w):
+            return False
+        spatial = inputs.shape[1:3] if self.data_format == "channels_last" else inputs.shape[2:4]
+        return None not in spatial and _cpu_only()
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_only():
+    """Whether TensorFlow sees no GPU or TPU (there, cuDNN's and XLA's own gradients are fast)."""
+    import tensorflow as tf
+
+    return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def _max_pool_with_gradient(x, pool_size, strides, padding, gradient):
+    """TensorFlow's `MaxPool` forward (NHWC) whose gradient is `gradient(x, y, dy)`."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def pool(x):
+        y = tf.nn.max_pool2d(x, pool_size, strides, padding)
+
+        def backward(dy):
+            return gradient(x, y, dy)
+
+        return y, backward
+
+    return pool(x)
+
+
+@functools.lru_cache(maxsize=None)
+def _max_pool_gradient_function(pool_size, strides, padding, height, width, compiled):
+    """`max_pool_gradient` for these settings, XLA-compiled unless `compiled` is False."""
+    import tensorflow as tf
+
+    def gradient(x, y, dy):
+        return max_pool_gradient(x, y, dy, pool_size, strides, padding, height, width)
+
+    if not compiled:
+        return gradient
+    return tf.function(gradient, jit_compile=True, reduce_retracing=True, autograph=False)
+
+
+def _pooling_geometry(size, window, stride, padding):
+    """(output size, padding before, padded span) along one spatial axis, TensorFlow's convention."""
+    if padding == "same":
+        outputs = -(-size // stride)
+        total = max((outputs - 1) * stride + window - size, 0)
+        before = total // 2
+    else:
+        outputs = (size - window) // stride + 1
+        before = 0
+    return outputs, before, (outputs - 1) * stride + window
+
+
+def max_pool_gradient(x, y, dy, pool_size, strides, padding, height, width):
+    """The gradient of a max pool with respect to its input, in elementwise TensorFlow ops.
+
+    Each output position passes its gradient to the first maximum of its window
+    in row-major order, as TensorFlow's `MaxPoolGrad` does. The window is
+    unrolled: for every window offset, the positions whose maximum sits there
+    are selected, and their gradients are placed back on the input grid by
+    stride phase, so no strided scatter is needed.
+
+    Args:
+        x: `(batch_size, height, width, channels)`, the pool's input.
+        y: `(batch_size, pooled_height, pooled_width, channels)`, its output.
+        dy: the gradient with respect to `y`, shaped like it.
+        pool_size, strides: `(rows, columns)` ints, with `1 <= stride <= window`.
+        padding: `"same"` or `"valid"`.
+        height, width: ints, the static spatial size of `x`.
+
+    Returns:
+        The gradient with respect to `x`: `(batch_size, height, width, channels)`.
+    """
+    import tensorflow as tf
+
+    (window_h, window_w), (stride_h, stride_w) = pool_size, strides
+    out_h, top, span_h = _pooling_geometry(height, window_h, stride_h, padding)
+    out_w, left, span_w = _pooling_geometry(width, window_w, stride_w, padding)
+    padded = _pad_or_crop(x, (height, width), (top, span_h - height - top), (left, span_w - width - left), float("-inf"))
+    # Rows of the input grid one stride phase covers, beyond the output's own.
+    reach_h, reach_w = (window_h - 1) // stride_h, (window_w - 1) // stride_w
+    zeros = tf.zeros_like(dy)
+    phases = {}
+    taken = None
+    for row in range(window_h):
+        for col in range(window_w):
+            candidate = padded[:, row : row + (out_h - 1) * stride_h + 1 : stride_h,
+                               col : col + (out_w - 1) * stride_w + 1 : stride_w, :]
+            is_max = tf.equal(candidate, y)
+            if taken is None:
+                first, taken = is_max, is_max
+            else:
+                first = tf.logical_and(is_max, tf.logical_not(taken))
+                taken = tf.logical_or(taken, is_max)
+            shift_h, shift_w = row // stride_h, col // stride_w
+            term = tf.pad(
+                tf.where(first, dy, zeros),
+                [[0, 0], [shift_h, reach_h - shift_h], [shift_w, reach_w - shift_w], [0, 0]],
+            )
+            phase = (row % stride_h, col % stride_w)
+            phases[phase] = term if phase not in phases else phases[phase] + term
+    grid = _interleave_phases(phases, stride_h, stride_w, out_h + reach_h, out_w + reach_w)
+    # `grid` covers padded rows [0, (out_h + reach_h) * stride_h); the input sits at [top, top + height).
+    grid_h, grid_w = (out_h + reach_h) * stride_h, (out_w + reach_w) * stride_w
+    return _pad_or_crop(grid, (grid_h, grid_w), (-top, top + height - grid_h), (-left, left + width - grid_w), 0.0)
+
+
+def _interleave_phases(phases, stride_h, stride_w, rows, cols):
+    """Phase tensors `(B, rows, cols, C)` keyed by `(row phase, column phase)` -> `(B, rows * stride_h, cols * stride_w, C)`."""
+    import tensorflow as tf
+
+    if stride_h == stride_w == 1:
+        return phases[(0, 0)]
+    zeros = tf.zeros_like(next(iter(phases.values())))
+    stacked = tf.stack(
+        [tf.stack([phases.get((a, b), zeros) for b in range(stride_w)], axis=3) for a in range(stride_h)],
+        axis=2,
+    )  # (B, rows, stride_h, cols, stride_w, C)
+    return tf.reshape(stacked, [-1, rows * stride_h, cols * stride_w, tf.shape(stacked)[-1]])
+
+
+def _pad_or_crop(tensor, size, rows, columns, value):
+    """Pads (positive amounts) or crops (negative amounts) the spatial axes of an NHWC tensor.
+
+    `size` is its static `(height, width)`; `rows` and `columns` are `(before, after)` amounts.
+    """
+    import tensorflow as tf
+
+    (height, width), (top, bottom), (left, right) = size, rows, columns
+    tensor = tensor[:, max(-top, 0) : height - max(-bottom, 0), max(-left, 0) : width - max(-right, 0), :]
+    pads = [[0, 0], [max(top, 0), max(bottom, 0)], [max(left, 0), max(right, 0)], [0, 0]]
+    if any(amount for pair in pads for amount in pair):
+        tensor = tf.pad(tensor, pads, constant_values=tf.constant(value, tensor.dtype))
+    return tensor
