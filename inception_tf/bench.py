@@ -301,10 +301,14 @@ def _seconds(step):
     return time.perf_counter() - start
 
 
+XLA_KERNELS = "XLA-compiled kernels (LRN, max-pool gradients)"
+
+
 def _op_profile(step):
     """Milliseconds per TensorFlow op type in one call of `step`, from TensorFlow's profiler.
 
-    XLA-compiled kernels (our LRN) are counted together.
+    XLA-compiled kernels (our LRN and max-pool gradients) are counted together:
+    the profiler names their runs `CpuExecutable::ExecuteAsyncOnStream`, not by op.
     """
     import collections
 
@@ -330,9 +334,10 @@ def _op_profile(step):
             if not line.name.startswith("tf_Compute"):
                 continue
             for event in line.events:
-                op_type = names.get(event.metadata_id, "").rpartition(":")[2]  # "node/name:OpType"
-                if "Xla" in op_type:
-                    totals["XLA-compiled kernels (LRN)"] += event.duration_ps / 1e9
+                name = names.get(event.metadata_id, "")
+                op_type = name.rpartition(":")[2]  # "node/name:OpType"
+                if name == "CpuExecutable::ExecuteAsyncOnStream" or "Xla" in op_type:
+                    totals[XLA_KERNELS] += event.duration_ps / 1e9
                 elif op_def_registry.get(op_type) is not None or op_type.startswith("_"):
                     totals[op_type] += event.duration_ps / 1e9
     return totals

@@ -45,6 +45,19 @@ def test_report_states_ratios_lrn_share_profile_and_pipelines(small_report):
     assert lrn < 1e-6
 
 
+def test_profile_counts_our_xla_compiled_kernels(rng):
+    from inception_tf import GoogLeNet
+
+    inputs = rng.uniform(-1, 1, (32, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 1000, 32)
+    (train,) = bench._keras_candidates("ours", lambda: GoogLeNet(input_shape=(32, 32, 3)), "float32", False,
+                                       inputs, labels, ("train_32",))
+    train.step()  # compiles
+    totals = bench._op_profile(train.step)
+    assert totals[bench.XLA_KERNELS] > 0  # LRN and max-pool gradients, which the profiler does not name by op
+    assert totals["Conv2DBackpropFilter"] > 0
+
+
 def test_allocator_choice(monkeypatch):
     assert bench.allocator_library("system") is None
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
