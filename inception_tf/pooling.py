@@ -2,17 +2,18 @@
 
 `MaxPooling2D` is `keras.layers.MaxPooling2D` -- the same arguments, output
 and config -- with one difference on the TensorFlow backend. TensorFlow's CPU
-`MaxPoolGrad` kernel takes about twenty times as long as the forward pool
-(GoogLeNet's thirteen 3x3 pools: ~48 ms forward, ~730 ms backward at batch 32
-on two cores, a fifth of a training step). Inside a traced function (`fit`,
-`tf.function`) on a machine without GPU or TPU, the layer keeps TensorFlow's
-forward `MaxPool` op and computes the gradient as one XLA-compiled kernel of
-elementwise ops, about 4.5 times faster: every output position passes its
-gradient to the first maximum of its window, in row-major order, exactly as
-`MaxPoolGrad` does when values tie (ReLU outputs tie at zero often). Inside a
-function that is itself XLA-compiled, the same ops join the outer cluster.
-Eagerly, inside `tracing.serving_graph()`, on accelerators, and for windows
-larger than 3x3 or strides larger than the window, it is exactly Keras' layer.
+`MaxPoolGrad` kernel takes about fifteen times as long as the forward pool
+(GoogLeNet's eight distinct 3x3 pool shapes at batch 32 on two cores: 48 ms
+forward, 734 ms backward; the pools took a fifth of a training step). Inside a
+traced function (`fit`, `tf.function`) on a machine without GPU or TPU, the
+layer keeps TensorFlow's forward `MaxPool` op and computes the gradient as one
+XLA-compiled kernel of elementwise ops, 4.5 times faster (163 ms for those
+shapes): every output position passes its gradient to the first maximum of its
+window, in row-major order, exactly as `MaxPoolGrad` does when values tie
+(ReLU outputs tie at zero often). Inside a function that is itself
+XLA-compiled, the same ops join the outer cluster. Eagerly, inside
+`tracing.serving_graph()`, on accelerators, and for windows of more than nine
+positions or strides larger than the window, it is exactly Keras' layer.
 """
 
 import functools
@@ -131,10 +132,16 @@ def max_pool_gradient(x, y, dy, pool_size, strides, padding, height, width):
         height, width: ints, the static spatial size of `x`.
 
     Returns:
-        The gradient with respect to `x`: `(batch_size, height, width, channels)`.
+        The gradient with respect to `x`: `(batch_size, height, width, channels)`,
+        in `x`'s dtype (16-bit floats are computed in float32).
     """
     import tensorflow as tf
 
+    if x.dtype != tf.float32 and x.dtype != tf.float64:
+        # XLA's CPU code for 16-bit floats is several times slower; comparisons are exact after the cast.
+        gradient = max_pool_gradient(tf.cast(x, tf.float32), tf.cast(y, tf.float32), tf.cast(dy, tf.float32),
+                                     pool_size, strides, padding, height, width)
+        return tf.cast(gradient, x.dtype)
     (window_h, window_w), (stride_h, stride_w) = pool_size, strides
     out_h, top, span_h = _pooling_geometry(height, window_h, stride_h, padding)
     out_w, left, span_w = _pooling_geometry(width, window_w, stride_w, padding)
