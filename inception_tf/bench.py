@@ -236,12 +236,7 @@ def _time(candidates, warmup, repeats, min_seconds, budget_seconds):
     `budget_seconds` gets fewer samples (at least one); the report gives the count.
     """
     for candidate in candidates:
-        start = time.perf_counter()
-        for _ in range(max(warmup, 1)):
-            step_seconds = _seconds(candidate.step)  # the last warm-up call predicts the timed ones
-            if time.perf_counter() - start > budget_seconds / 10:
-                break  # a slow step: the first call compiled and warmed it
-        candidate.max_samples = max(1, min(repeats, int(budget_seconds // max(step_seconds, 1e-9))))
+        candidate.max_samples = _sample_count(candidate.step, warmup, repeats, budget_seconds)
     for _ in range(repeats):
         for candidate in candidates:  # alternating: drift hits every candidate alike
             if len(candidate.samples) >= candidate.max_samples:
@@ -254,6 +249,21 @@ def _time(candidates, warmup, repeats, min_seconds, budget_seconds):
                 if elapsed >= min_seconds:
                     break
             candidate.samples.append(elapsed / count)
+
+
+def _sample_count(step, warmup, repeats, budget_seconds):
+    """Warms `step` up and returns how many timed samples fit in `budget_seconds` (1 to `repeats`).
+
+    The first call traces and compiles, so a step is predicted from the fastest
+    call after it; only a first call that alone takes half the budget stands in.
+    """
+    calls = [_seconds(step)]
+    while len(calls) < max(warmup, 2) and not (len(calls) == 1 and calls[0] > budget_seconds / 2):
+        calls.append(_seconds(step))
+        if sum(calls) > budget_seconds / 5:
+            break  # a slow step: enough warm-up
+    step_seconds = min(calls[1:] or calls)
+    return max(1, min(repeats, int(budget_seconds // max(step_seconds, 1e-9))))
 
 
 def _matmul_peaks(sizes=(1024, 2048, 4096), repeats=5, torch=False, slow_seconds=2.0):
@@ -401,7 +411,7 @@ def _machine():
     return cpu, os.cpu_count()
 
 
-def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, repeats=5, min_seconds=0.5,
+def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, repeats=9, min_seconds=0.5,
         torch=True, precisions=("float32", "mixed_bfloat16"), budget_seconds=120, matmul_sizes=(1024, 2048, 4096),
         log=print):
     """Runs every measurement and writes the Markdown report to `output`; returns the report text."""

@@ -179,7 +179,8 @@ def _add_bench_parser(commands):
     parser.add_argument("--output", default="benchmarks/RESULTS.md")
     parser.add_argument("--image-size", type=_positive_int, default=224)
     parser.add_argument("--threads", type=_positive_int, default=None, help="default: all cores")
-    parser.add_argument("--repeats", type=_positive_int, default=5)
+    parser.add_argument("--repeats", type=_positive_int, default=9,
+                        help="timed repeats per candidate (the median of fewer than 5 is noisy)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--float32-only", action="store_true", help="leave the bfloat16 rows out")
     parser.add_argument("--budget-seconds", type=_positive_float, default=120,

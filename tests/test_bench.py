@@ -58,6 +58,26 @@ def test_profile_counts_our_xla_compiled_kernels(rng):
     assert totals["Conv2DBackpropFilter"] > 0
 
 
+@pytest.mark.parametrize(
+    "durations, calls, samples",
+    [
+        ([20.0, 3.0], 2, 9),  # the first call compiled: the second predicts the step, not the first
+        ([50.0, 40.0], 2, 3),  # a slow step: as many samples as fit the 120 s budget
+        ([70.0], 1, 1),  # a first call over half the budget is not run again to warm up
+    ],
+)
+def test_sample_count_predicts_the_step_from_calls_after_compiling(monkeypatch, durations, calls, samples):
+    made = []
+
+    def seconds(step):
+        made.append(step)
+        return durations[len(made) - 1]
+
+    monkeypatch.setattr(bench, "_seconds", seconds)
+    assert bench._sample_count(object(), warmup=2, repeats=9, budget_seconds=120) == samples
+    assert len(made) == calls
+
+
 def test_allocator_choice(monkeypatch):
     assert bench.allocator_library("system") is None
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
