@@ -258,10 +258,10 @@ def _sample_count(step, warmup, repeats, budget_seconds):
     call after it; only a first call that alone takes half the budget stands in.
     """
     calls = [_seconds(step)]
-    while len(calls) < max(warmup, 2) and not (len(calls) == 1 and calls[0] > budget_seconds / 2):
+    if calls[0] <= budget_seconds / 2:
         calls.append(_seconds(step))
-        if sum(calls) > budget_seconds / 5:
-            break  # a slow step: enough warm-up
+        while len(calls) < warmup and sum(calls) <= budget_seconds / 5:  # a slow step has warmed up enough
+            calls.append(_seconds(step))
     step_seconds = min(calls[1:] or calls)
     return max(1, min(repeats, int(budget_seconds // max(step_seconds, 1e-9))))
 
