@@ -1,58 +1,75 @@
 """inception_tf: the Inception module and GoogLeNet for Keras 3 / TensorFlow 2.
 
-Importing the package also registers the embedded `digits` dataset with
-tensorflow-datasets, so `tfds.load("digits")` works offline.
+The package has three wings:
 
-The layers and models (`InceptionModule`, `LocalResponseNormalization`,
-`GoogLeNet`, `SlideNet`, `costs`) need only Keras, so they also import on a
-machine with Keras on the JAX or PyTorch backend and no TensorFlow; training,
-export and the slide's reference need TensorFlow.
+- `inception_tf.models`: the layers (`InceptionModule`,
+  `LocalResponseNormalization`, `MaxPooling2D`, `ImagePreprocessing`), the
+  models (`GoogLeNet`, `SlideNet`), the slide's reference code, costs,
+  reports and diagrams. They need only Keras, so they run on the TensorFlow,
+  JAX and PyTorch backends.
+- `inception_tf.training`: tf.data pipelines, the embedded `digits` dataset,
+  `tf.distribute` strategies, `train(TrainConfig(...))`.
+- `inception_tf.serving`: SavedModel export, `predict` from an export, and
+  REST/gRPC request builders for TF Serving (the clients need no TensorFlow).
+
+Importing the package sets no environment variables and imports neither
+Keras nor TensorFlow: each public name loads its module on first use.
 """
 
-import importlib.util
-import os
-import sys
+import importlib
 
-# TensorFlow's C++ start-up log (CUDA probes on CPU machines, CPU feature notes)
-# buries useful output; a value the user has set wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TensorFlow's best-fit allocator for CPU tensors reuses freed buffers instead of
-# returning them to the OS and faulting fresh pages in for every op: GoogLeNet
-# runs about 19% faster on CPU (benchmarks/RESULTS.md). Read once, when
-# TensorFlow starts; a value the user has set wins.
-if "tensorflow" not in sys.modules:
-    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+__version__ = "0.2.0"
+# Public names -> the module that defines them, imported on first use: the
+# package imports nothing heavy (Keras starts its backend, TensorFlow takes
+# seconds), so `inception-tf --help` and the serving clients stay fast.
+_PUBLIC = {
+    "GoogLeNet": "inception_tf.models.googlenet",
+    "SlideNet": "inception_tf.models.googlenet",
+    "INCEPTION_SPEC": "inception_tf.models.googlenet",
+    "LOSS_WEIGHTS": "inception_tf.models.googlenet",
+    "inference_model": "inception_tf.models.googlenet",
+    "InceptionModule": "inception_tf.models.inception_module",
+    "LocalResponseNormalization": "inception_tf.models.lrn",
+    "MaxPooling2D": "inception_tf.models.pooling",
+    "ImagePreprocessing": "inception_tf.models.preprocessing",
+    "costs": "inception_tf.models.costs",
+    "slide": "inception_tf.models.slide",
+    "TrainConfig": "inception_tf.training.config",
+    "TrainingDiverged": "inception_tf.training.train",
+    "train": "inception_tf.training.train",
+    "get_strategy": "inception_tf.training.distribute",
+    "export_saved_model": "inception_tf.serving.export",
+}
 
-__version__ = "0.1.0"
+__all__ = ["__version__", "register_layers", *_PUBLIC]
 
-from inception_tf import costs  # noqa: E402
-from inception_tf.googlenet import (  # noqa: E402
-    INCEPTION_SPEC,
-    LOSS_WEIGHTS,
-    GoogLeNet,
-    SlideNet,
-    inference_model,
+
+# Importing these registers every layer for `.keras` loading.
+_LAYER_MODULES = (
+    "inception_tf.models.inception_module",
+    "inception_tf.models.lrn",
+    "inception_tf.models.pooling",
+    "inception_tf.models.preprocessing",
 )
-from inception_tf.layers import InceptionModule, LocalResponseNormalization  # noqa: E402
-from inception_tf.pooling import MaxPooling2D  # noqa: E402
 
-__all__ = [
-    "GoogLeNet",
-    "INCEPTION_SPEC",
-    "LOSS_WEIGHTS",
-    "SlideNet",
-    "inference_model",
-    "InceptionModule",
-    "LocalResponseNormalization",
-    "MaxPooling2D",
-    "costs",
-    "__version__",
-]
 
-if importlib.util.find_spec("tensorflow") is not None:
-    from inception_tf import digits, slide  # noqa: E402,F401  (digits registers the tfds builder)
-    from inception_tf.distribute import get_strategy  # noqa: E402
-    from inception_tf.export import export_saved_model  # noqa: E402
-    from inception_tf.train import TrainConfig, TrainingDiverged  # noqa: E402
+def register_layers():
+    """Imports (and so registers with Keras) every layer of the package.
 
-    __all__ += ["TrainConfig", "TrainingDiverged", "export_saved_model", "get_strategy", "slide"]
+    `keras.models.load_model` finds our layers only once they are imported:
+    using any public name (`inception_tf.GoogLeNet`, ...) does it, and so does
+    this function, for a script that only loads `.keras` files.
+    """
+    for module in _LAYER_MODULES:
+        importlib.import_module(module)
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'inception_tf' has no attribute {name!r}")
+    if _PUBLIC[name].startswith("inception_tf.models."):
+        register_layers()
+    module = importlib.import_module(_PUBLIC[name])
+    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value

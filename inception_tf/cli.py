@@ -1,21 +1,17 @@
-"""The `inception-tf` command: turns flags into calls of the library."""
+"""The `inception-tf` command: turns flags into configs and calls the library.
+
+Building the parser imports neither Keras nor TensorFlow, so `--help` and
+argument errors return at once; a command configures TensorFlow's process
+settings (`inception_tf.runtime`) and then imports what it runs.
+"""
 
 import argparse
+import dataclasses
 import os
 import sys
 
-
-def _costs(args):
-    from inception_tf import costs
-
-    if args.model == "slide11":
-        lines = costs.ReductionExample().report()
-    else:
-        from inception_tf import report
-
-        lines = report.model_cost_report(args.model, image_size=args.image_size)
-    print("\n".join(lines))
-    return 0
+from inception_tf.models.recipes import MODELS
+from inception_tf.training.config import TrainConfig
 
 
 def _positive_int(text):
@@ -33,15 +29,48 @@ def _positive_float(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
+    if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+# TrainConfig fields whose values need a stricter type than their annotation.
+_FIELD_TYPES = {"momentum": _fraction, "dropout_rate": _fraction, "seed": int, "verbose": int}
+_ANNOTATION_TYPES = {"int": _positive_int, "float": _positive_float, "str": str}
+
+
+def _add_config_flags(parser, config_class):
+    """One flag per dataclass field: `--field-name`, typed, with its default and help."""
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        help_text = field.metadata.get("help", "")
+        aliases = field.metadata.get("aliases", ())
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
+                                default=field.default, help=help_text)
+            for alias in aliases:  # short historical spellings: --jit, --no-aux
+                parser.add_argument(alias, dest=field.name, action="store_const",
+                                    const=not alias.startswith("--no-"), help=argparse.SUPPRESS)
+            continue
+        kind = _FIELD_TYPES.get(field.name) or _ANNOTATION_TYPES[getattr(field.type, "__name__", field.type)]
+        options = {"choices": field.metadata["choices"]} if "choices" in field.metadata else {}
+        parser.add_argument(flag, dest=field.name, type=kind, default=field.default, help=help_text, **options)
 
 
 def _train(args):
     import logging
 
-    from inception_tf import train
+    from inception_tf.training import runs, train
 
     logger = logging.getLogger("inception_tf")
     if not logger.handlers:
@@ -49,14 +78,7 @@ def _train(args):
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    config = train.TrainConfig(
-        model=args.model, dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        lr_decay_epochs=args.lr_decay_epochs, aux_logits=not args.no_aux, ema=args.ema,
-        augment=args.augment, strategy=args.strategy, precision=args.precision,
-        jit_compile=args.jit, output_dir=args.output_dir, run_name=args.run_name, seed=args.seed,
-        steps_per_epoch=args.steps_per_epoch, verbose=args.verbose,
-    )
+    config = TrainConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)})
     try:
         history = train.train(config)
     except train.TrainingDiverged as error:
@@ -72,56 +94,25 @@ def _train(args):
     for label, key in (("model", "model"), ("best model", "best_model"), ("metrics", "metrics"),
                        ("history", "history_csv"), ("TensorBoard logs", "tensorboard")):
         print(f"{label + ':':<18}{artifacts[key]}")
-    if args.export_dir and _is_chief():
-        from inception_tf import export
-
-        path = export.export_saved_model(
-            _load(artifacts["model"]),
-            os.path.join(args.export_dir, config.resolved_run_name()),
-            class_names=metrics["class_names"],
-        )
+    if args.export_dir and train.distribute.is_chief():
+        path = runs.export_run(artifacts["run_dir"], args.export_dir)
         print(f"{'SavedModel:':<18}{path}")
     return 0
 
 
-def _is_chief():
-    from inception_tf import distribute
-
-    return distribute.is_chief()
-
-
-def _load(path):
-    import keras
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No model file at {path!r}.")
-    try:
-        return keras.models.load_model(path)
-    except (ValueError, OSError) as error:
-        raise ValueError(f"Cannot load a Keras model from {path!r}: {error}") from None
-
-
 def _export(args):
-    import json
-
-    from inception_tf import export
+    from inception_tf.training import runs
 
     source = args.source
-    class_names = None
-    if os.path.isdir(source):
-        metrics_path = os.path.join(source, "metrics.json")
-        if os.path.exists(metrics_path):
-            with open(metrics_path) as handle:
-                class_names = json.load(handle).get("class_names")
-        name = args.name or os.path.basename(os.path.normpath(source))
-        source = os.path.join(source, "model.keras")
-    else:
-        name = args.name or os.path.splitext(os.path.basename(source))[0]
+    name = args.name or os.path.splitext(os.path.basename(os.path.normpath(source)))[0]
+    class_names = runs.class_names(source) if os.path.isdir(source) else None
     if args.class_names:
         with open(args.class_names) as handle:
             class_names = [line.rstrip("\n") for line in handle if line.strip()]
-    path = export.export_saved_model(
-        _load(source), os.path.join(args.output_dir, name), version=args.version,
+    from inception_tf.serving.export import export_saved_model
+
+    path = export_saved_model(
+        runs.load_model(source), os.path.join(args.output_dir, name), version=args.version,
         class_names=class_names, top_k=args.top_k, overwrite=args.overwrite,
     )
     print(path)
@@ -129,7 +120,7 @@ def _export(args):
 
 
 def _predict(args):
-    from inception_tf import predict
+    from inception_tf.serving import predict
 
     rows = predict.predict_files(args.model, args.images, version=args.version, top_k=args.top_k)
     for image, top in rows:
@@ -139,8 +130,21 @@ def _predict(args):
     return 0
 
 
+def _costs(args):
+    if args.model == "slide11":
+        from inception_tf.models import costs
+
+        lines = costs.ReductionExample().report()
+    else:
+        from inception_tf.models import report
+
+        lines = report.model_cost_report(args.model, image_size=args.image_size)
+    print("\n".join(lines))
+    return 0
+
+
 def _plot(args):
-    from inception_tf import plot
+    from inception_tf.models import plot
 
     try:
         print(plot.plot(args.model, args.output))
@@ -149,60 +153,24 @@ def _plot(args):
     return 0
 
 
-def _bench(args):
-    import importlib.util
-
-    from inception_tf import bench
-
-    preload = bench.allocator_library(args.allocator)
-    if preload and preload not in os.environ.get("LD_PRELOAD", ""):
-        # An allocator is chosen at process start: run again with it preloaded.
-        print(f"running the benchmark under {preload} (--allocator {args.allocator})", flush=True)
-        environment = dict(os.environ, LD_PRELOAD=":".join(filter(None, [preload, os.environ.get("LD_PRELOAD")])))
-        os.execve(sys.executable, [sys.executable, "-m", "inception_tf.cli", *args.argv], environment)
-    use_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
-    if not use_torch and not args.no_torch:
-        print("PyTorch is not installed (pip install 'inception_tf[bench]'): timing without it.", file=sys.stderr)
-    precisions = ("float32",) if args.float32_only else ("float32", "mixed_bfloat16")
-    bench.run(output=args.output, image_size=args.image_size, threads=args.threads, repeats=args.repeats,
-              torch=use_torch, precisions=precisions, budget_seconds=args.budget_seconds,
-              log=lambda line: print(line, flush=True))
-    print(f"wrote {args.output}")
-    return 0
-
-
-def _add_bench_parser(commands):
+def _add_train_parser(commands):
     parser = commands.add_parser(
-        "bench", help="time our GoogLeNet beside plain Keras and PyTorch",
-        description="Measure images/s, GFLOP/s, LRN's share and input-pipeline rates; write a Markdown report.",
+        "train", help="train GoogLeNet or SlideNet", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=(
+            "Train a model with model.fit under a tf.distribute strategy. With no "
+            "arguments: GoogLeNet with auxiliary heads on the embedded digits at 32x32."
+        ),
     )
-    parser.add_argument("--output", default="benchmarks/RESULTS.md")
-    parser.add_argument("--image-size", type=_positive_int, default=224)
-    parser.add_argument("--threads", type=_positive_int, default=None, help="default: all cores")
-    parser.add_argument("--repeats", type=_positive_int, default=9,
-                        help="timed repeats per candidate (the median of fewer than 5 is noisy)")
-    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
-    parser.add_argument("--float32-only", action="store_true", help="leave the bfloat16 rows out")
-    parser.add_argument("--budget-seconds", type=_positive_float, default=120,
-                        help="time per candidate beyond which it gets fewer samples (at least one)")
-    parser.add_argument("--allocator", choices=("auto", "system", "tcmalloc", "jemalloc"), default="auto",
-                        help="malloc for the whole run, preloaded (auto: tcmalloc if installed, else the system's)")
-    parser.set_defaults(handler=_bench)
-
-
-def _add_plot_parser(commands):
-    parser = commands.add_parser(
-        "plot", help="draw the module or GoogLeNet (needs pydot and Graphviz)",
-        description="Render a keras.utils.plot_model diagram to a PNG, SVG or PDF file.",
-    )
-    parser.add_argument("--model", choices=("module", "googlenet"), default="module")
-    parser.add_argument("--output", required=True, help="the file to write (.png, .svg, .pdf)")
-    parser.set_defaults(handler=_plot)
+    _add_config_flags(parser, TrainConfig)
+    parser.add_argument("--export-dir", default="saved_models",
+                        help="export a SavedModel to EXPORT_DIR/RUN_NAME/VERSION ('' to skip)")
+    parser.set_defaults(handler=_train)
 
 
 def _add_export_parsers(commands):
     parser = commands.add_parser(
         "export", help="export a trained model as a TF Serving SavedModel",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Export a run directory's model.keras (or any .keras file) to OUTPUT_DIR/NAME/VERSION.",
     )
     parser.add_argument("source", help="a run directory (runs/NAME) or a .keras file")
@@ -216,6 +184,7 @@ def _add_export_parsers(commands):
 
     parser = commands.add_parser(
         "predict", help="classify image files with an exported SavedModel, no server",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Print the top classes and scores for each image, from a SavedModel.",
     )
     parser.add_argument("--model", required=True, help="a model base path (saved_models/NAME) or version directory")
@@ -225,45 +194,29 @@ def _add_export_parsers(commands):
     parser.set_defaults(handler=_predict)
 
 
-def _add_train_parser(commands):
-    from inception_tf import distribute, train
-
-    defaults = train.TrainConfig()
+def _add_report_parsers(commands):
     parser = commands.add_parser(
-        "train", help="train GoogLeNet or SlideNet",
+        "costs", help="print parameter and multiply-add counts",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
-            "Train a model with model.fit under a tf.distribute strategy. With no "
-            "arguments: GoogLeNet with auxiliary heads on the embedded digits at 32x32."
+            "Print parameter and multiply-add counts: slide 11's 1x1-reduction "
+            "example, or a model layer by layer."
         ),
     )
-    parser.add_argument("--model", choices=train.MODELS, default=defaults.model)
-    parser.add_argument("--dataset", default=defaults.dataset,
-                        help="tfds name, 'digits' (embedded, default) or 'folder:PATH'")
-    parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    parser.add_argument("--model", default="slide11", choices=("slide11", *MODELS),
+                        help="what to count (slide11: the 28x28x192 5x5 example)")
     parser.add_argument("--image-size", type=_positive_int, default=None,
-                        help="input height and width (default: 32 on digits, 224 elsewhere, 28 for slidenet)")
-    parser.add_argument("--epochs", type=_positive_int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
-                        help="per replica; the global batch is this times the replicas")
-    parser.add_argument("--learning-rate", type=_positive_float, default=None,
-                        help="default: 0.01 SGD for googlenet, 1e-4 Adam for slidenet")
-    parser.add_argument("--lr-decay-epochs", type=_positive_float, default=None,
-                        help="cut the learning rate by 4%% every this many epochs (default: 8, 1 on digits)")
-    parser.add_argument("--no-aux", action="store_true", help="train GoogLeNet without auxiliary heads")
-    parser.add_argument("--ema", action="store_true", help="Polyak (exponential moving) weight averaging")
-    parser.add_argument("--augment", action="store_true", help="the paper's crop and colour augmentation")
-    parser.add_argument("--strategy", choices=distribute.STRATEGIES, default=defaults.strategy)
-    parser.add_argument("--precision", choices=train.PRECISIONS, default=defaults.precision)
-    parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
-    parser.add_argument("--output-dir", default=defaults.output_dir)
-    parser.add_argument("--run-name", default=None, help="default: MODEL_DATASET")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--steps-per-epoch", type=_positive_int, default=None)
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=defaults.verbose,
-                        help="1: progress bars, 2: one line per epoch")
-    parser.add_argument("--export-dir", default="saved_models",
-                        help="export a SavedModel to EXPORT_DIR/RUN_NAME/VERSION ('' to skip)")
-    parser.set_defaults(handler=_train)
+                        help="input height and width (default: the model's)")
+    parser.set_defaults(handler=_costs)
+
+    parser = commands.add_parser(
+        "plot", help="draw the module or GoogLeNet (needs pydot and Graphviz)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Render a keras.utils.plot_model diagram to a PNG, SVG or PDF file.",
+    )
+    parser.add_argument("--model", choices=("module", "googlenet"), default="module")
+    parser.add_argument("--output", required=True, help="the file to write (.png, .svg, .pdf)")
+    parser.set_defaults(handler=_plot)
 
 
 def build_parser():
@@ -271,37 +224,20 @@ def build_parser():
         prog="inception-tf",
         description="The Inception module and GoogLeNet for Keras 3 / TensorFlow 2.",
     )
+    parser.add_argument("--tf-logs", action="store_true", help="show TensorFlow's own start-up and log lines")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    costs = commands.add_parser(
-        "costs", help="print parameter and multiply-add counts", description=(
-            "Print parameter and multiply-add counts: slide 11's 1x1-reduction "
-            "example, or a model layer by layer."
-        )
-    )
-    costs.add_argument(
-        "--model",
-        default="slide11",
-        choices=("slide11", "googlenet", "slidenet"),
-        help="what to count (default: slide11, the 28x28x192 5x5 example)",
-    )
-    costs.add_argument(
-        "--image-size", type=int, default=None,
-        help="input height and width for --model googlenet (default: 224)",
-    )
-    costs.set_defaults(handler=_costs)
     _add_train_parser(commands)
     _add_export_parsers(commands)
-    _add_plot_parser(commands)
-    _add_bench_parser(commands)
+    _add_report_parsers(commands)
     return parser
 
 
 def main(argv=None):
     """Runs the command line; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    from inception_tf import runtime
+
+    runtime.configure(tensorflow_logs=args.tf_logs)
     try:
         return args.handler(args)
     except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError) as error:

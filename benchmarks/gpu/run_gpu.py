@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 from inception_tf import files  # noqa: E402
-from inception_tf.bench import Candidate, _time, _torch_googlenet  # noqa: E402
+from benchmarks.harness import Candidate, time_candidates, torch_googlenet  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -65,7 +65,7 @@ def torch_candidates(precision, batches, image_size, workloads, device, channels
     import torch
 
     bf16 = precision == "mixed_bfloat16"
-    model = _torch_googlenet().to(device)
+    model = torch_googlenet().to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -208,7 +208,7 @@ def main(argv=None):
     for workload in workloads:
         group = [c for c in candidates if c.workload == workload]
         print(f"timing {workload}: {len(group)} candidates", flush=True)
-        _time(group, warmup=2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds)
+        time_candidates(group, warmup=2, repeats=args.repeats, min_seconds=args.min_seconds, budget_seconds=args.budget_seconds)
         for c in group:
             print(f"  {c.name:32s} {c.precision:15s} {c.rate():8.1f} images/s", flush=True)
     fit = fit_on_digits(args.fit_image_size, args.fit_epochs, 64) if args.fit_epochs else None

@@ -16,35 +16,33 @@ code of T. Mulc's 2016 post "Inception Modules: Explained and Implemented":
 Only what TensorFlow 2 forces is changed, each with a comment. Tensors are
 NHWC `(batch_size, height, width, channels)`, kernels HWIO
 `(kernel_h, kernel_w, in_channels, out_channels)`, as on the slide.
+
+The reference ops need TensorFlow and import it when called; the variable
+names and shapes need only numpy, so the layer's `slide_weights()` runs on
+every Keras backend.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from inception_tf.checks import positive_int
+from inception_tf.models.topology import CONVOLUTIONS, SLIDE_CONSTANT_BIASES
 
-# The slide's 7 convolutions, by the suffix of their variable names, with the
+# The slide's 6 convolutions, by the suffix of their variable names, with the
 # role each plays in the paper's vocabulary.
-SLIDE_CONVOLUTIONS = (
-    ("1x1_1", "branch_1x1"),
-    ("1x1_2", "branch_3x3_reduce"),
-    ("3x3", "branch_3x3"),
-    ("1x1_3", "branch_5x5_reduce"),
-    ("5x5", "branch_5x5"),
-    ("1x1_4", "branch_pool_proj"),
-)
-
-# The source's biases: all drawn like the weights except these, constant 0.1.
-_CONSTANT_BIASES = ("5x5",)
+SLIDE_CONVOLUTIONS = tuple((node.slide_suffix, node.name) for node in CONVOLUTIONS)
 
 
 def conv2d_s1(x, W):
     """A stride-1, SAME-padded convolution: (B, H, W, C) -> (B, H, W, W.shape[3])."""
+    import tensorflow as tf
+
     return tf.nn.conv2d(x, W, strides=[1, 1, 1, 1], padding="SAME")
 
 
 def max_pool_3x3_s1(x):
     """A 3x3, stride-1, SAME-padded max pool: (B, H, W, C) -> (B, H, W, C)."""
+    import tensorflow as tf
+
     return tf.nn.max_pool(x, ksize=[1, 3, 3, 1], strides=[1, 1, 1, 1], padding="SAME")
 
 
@@ -110,11 +108,13 @@ def slide_initial_weights(in_channels, *filters, module=1, seed=None):
     Returns:
         A dict from variable name to float32 numpy array.
     """
+    import tensorflow as tf
+
     shapes = slide_variable_shapes(in_channels, *filters, module=module)
     rng = tf.random.Generator.from_seed(seed) if seed is not None else tf.random.Generator.from_non_deterministic_state()
     weights = {}
     for name, shape in shapes.items():
-        if name.startswith("b_") and name.endswith(_CONSTANT_BIASES):
+        if name.startswith("b_") and name.endswith(SLIDE_CONSTANT_BIASES):
             weights[name] = np.full(shape, 0.1, dtype=np.float32)
         else:
             weights[name] = rng.truncated_normal(shape, stddev=0.1).numpy()
@@ -136,6 +136,8 @@ def inception_module(x, weights, module=1):
         Tensor `(batch_size, height, width, filters_1x1 + filters_3x3 +
         filters_5x5 + filters_pool_proj)`.
     """
+    import tensorflow as tf
+
     missing = [name for name in slide_variable_names(module) if name not in weights]
     if missing:
         raise KeyError(f"weights is missing the slide variables {missing}")

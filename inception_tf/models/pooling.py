@@ -1,18 +1,17 @@
 """Max pooling whose gradient is cheap on TensorFlow's CPU backend.
 
 `MaxPooling2D` is `keras.layers.MaxPooling2D` -- the same arguments, output
-and config -- with one difference on the TensorFlow backend. TensorFlow's CPU
-`MaxPoolGrad` kernel takes about fifteen times as long as the forward pool
-(GoogLeNet's eight distinct 3x3 pool shapes at batch 32 on two cores: 48 ms
-forward, 734 ms backward; the pools took a fifth of a training step). Inside a
-traced function (`fit`, `tf.function`) on a machine without GPU or TPU, the
-layer keeps TensorFlow's forward `MaxPool` op and computes the gradient as one
-XLA-compiled kernel of elementwise ops, 4.5 times faster (163 ms for those
-shapes): every output position passes its gradient to the first maximum of its
-window, in row-major order, exactly as `MaxPoolGrad` does when values tie
-(ReLU outputs tie at zero often). Inside a function that is itself
-XLA-compiled, the same ops join the outer cluster. Eagerly, inside
-`tracing.serving_graph()`, on accelerators, and for windows of more than nine
+and config -- plus an `implementation` argument (`inception_tf.models.kernels`).
+With the XLA kernels, on the TensorFlow backend, the layer keeps TensorFlow's
+forward `MaxPool` op and computes the gradient as one XLA-compiled kernel of
+elementwise ops. TensorFlow's Eigen `MaxPoolGrad` (the CPU kernel where oneDNN
+is off) takes about fifteen times as long as the forward pool (GoogLeNet's eight
+distinct 3x3 pool shapes at batch 32 on two AVX2 cores: 48 ms forward, 734 ms
+backward); the compiled kernel takes 163 ms. Every output position passes its
+gradient to the first maximum of its window, in row-major order, exactly as
+`MaxPoolGrad` does when values tie (ReLU outputs tie at zero often). Inside a
+function that is itself XLA-compiled, the same ops join the outer cluster. With
+the standard kernels, on accelerators, and for windows of more than nine
 positions or strides larger than the window, it is exactly Keras' layer.
 """
 
@@ -21,7 +20,7 @@ import functools
 import keras
 from keras import ops
 
-from inception_tf.tracing import eager_or_serving, in_xla_function
+from inception_tf.models import kernels
 
 _MAX_WINDOW_TERMS = 9  # the gradient kernel unrolls one term per window position
 
@@ -30,7 +29,15 @@ _MAX_WINDOW_TERMS = 9  # the gradient kernel unrolls one term per window positio
 class MaxPooling2D(keras.layers.MaxPooling2D):
     """`keras.layers.MaxPooling2D` with a fast gradient on TensorFlow's CPU backend.
 
-    Args and call arguments are those of `keras.layers.MaxPooling2D`.
+    Args:
+        implementation: str. `"auto"`, `"standard"` or `"xla"`: which kernels
+            run (`inception_tf.models.kernels`). Defaults to `"auto"`.
+        **kwargs: the arguments of `keras.layers.MaxPooling2D`.
+
+    Call arguments:
+        inputs: `(batch_size, height, width, channels)` or channels first.
+        training: bool or None. Whether the call is a training step (see
+            `implementation`); the output does not depend on it.
 
     Returns:
         `(batch_size, pooled_height, pooled_width, channels)`, or channels first.
@@ -43,34 +50,35 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
     (1, 4, 4, 4)
     """
 
-    def call(self, inputs):
-        if not self._fast_gradient_applies(inputs):
+    def __init__(self, *args, implementation="auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.implementation = kernels.check_implementation(implementation)
+
+    def call(self, inputs, training=None):
+        if not self._fast_gradient_applies(inputs, training):
             return super().call(inputs)
         channels_last = self.data_format == "channels_last"
         x = inputs if channels_last else ops.transpose(inputs, (0, 2, 3, 1))
         height, width = x.shape[1], x.shape[2]
         gradient = _max_pool_gradient_function(
-            self.pool_size, self.strides, self.padding.lower(), height, width, compiled=not in_xla_function()
+            self.pool_size, self.strides, self.padding.lower(), height, width, compiled=not kernels.in_xla_function()
         )
         y = _max_pool_with_gradient(x, self.pool_size, self.strides, self.padding.upper(), gradient)
         return y if channels_last else ops.transpose(y, (0, 3, 1, 2))
 
-    def _fast_gradient_applies(self, inputs):
-        if keras.backend.backend() != "tensorflow" or eager_or_serving():
+    def _fast_gradient_applies(self, inputs, training):
+        if kernels.resolve(self.implementation, training) != "xla":
             return False
         (pool_h, pool_w), (stride_h, stride_w) = self.pool_size, self.strides
         if pool_h * pool_w > _MAX_WINDOW_TERMS or not (1 <= stride_h <= pool_h and 1 <= stride_w <= pool_w):
             return False
         spatial = inputs.shape[1:3] if self.data_format == "channels_last" else inputs.shape[2:4]
-        return None not in spatial and _cpu_only()
+        return None not in spatial
 
-
-@functools.lru_cache(maxsize=None)
-def _cpu_only():
-    """Whether TensorFlow sees no GPU or TPU (there, cuDNN's and XLA's own gradients are fast)."""
-    import tensorflow as tf
-
-    return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    def get_config(self):
+        config = super().get_config()
+        config["implementation"] = self.implementation
+        return config
 
 
 def _max_pool_with_gradient(x, pool_size, strides, padding, gradient):

@@ -4,7 +4,7 @@ import os
 
 import tensorflow as tf
 
-from inception_tf.export import BYTES_SIGNATURE, resolve_version_dir
+from inception_tf.serving.signatures import BYTES_SIGNATURE, resolve_version_dir
 
 
 def _read(path):

@@ -8,8 +8,9 @@ import shutil
 
 import keras
 
-from inception_tf.googlenet import GoogLeNet
-from inception_tf.layers import InceptionModule
+from inception_tf.models import topology
+from inception_tf.models.googlenet import INCEPTION_SPEC, GoogLeNet
+from inception_tf.models.inception_module import InceptionModule
 
 DIAGRAMS = ("module", "googlenet")
 
@@ -28,14 +29,8 @@ def module_graph(module, input_shape):
     inputs = keras.Input(input_shape, name="previous_layer")
     if not module.built:
         module.build((None,) + tuple(input_shape))
-    convs = module.convs
-    branches = [
-        convs["branch_1x1"](inputs),
-        convs["branch_3x3"](convs["branch_3x3_reduce"](inputs)),
-        convs["branch_5x5"](convs["branch_5x5_reduce"](inputs)),
-        convs["branch_pool_proj"](module.pool(inputs)),
-    ]
-    outputs = module.concat(branches)
+    branches = module.wire(inputs)
+    outputs = module.concat([branches[name] for name in topology.CONCATENATED])
     if module.output_relu is not None:
         outputs = module.output_relu(outputs)
     return keras.Model(inputs, outputs, name=module.name)
@@ -44,8 +39,9 @@ def module_graph(module, input_shape):
 def diagram_model(name):
     """The model drawn for `name`: `"module"` (GoogLeNet's 3a on 28x28x192) or `"googlenet"`."""
     if name == "module":
-        module = InceptionModule(64, 96, 128, 16, 32, 32, relu="corrected", data_format="channels_last",
-                                 name="inception_3a")
+        filters = INCEPTION_SPEC[0]._asdict()
+        name = f"inception_{filters.pop('name')}"
+        module = InceptionModule(**filters, relu="corrected", data_format="channels_last", name=name)
         return module_graph(module, (28, 28, 192))
     if name == "googlenet":
         return GoogLeNet(aux_logits=True)

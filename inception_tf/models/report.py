@@ -1,7 +1,7 @@
 """Cost tables as `inception-tf costs` prints them, beside the paper's Table 1."""
 
-from inception_tf import costs
-from inception_tf.googlenet import GoogLeNet, SlideNet
+from inception_tf.models import costs
+from inception_tf.models.googlenet import GoogLeNet, SlideNet
 
 # Table 1 of Szegedy et al. 2014 as printed: params in K, ops in M multiply-adds.
 PAPER_TABLE_1 = {

@@ -15,13 +15,13 @@ auxiliary heads, dropout off) with two signatures:
 both returning `probabilities` `(batch, classes)`, `classes` int32
 `(batch, k)` (top-k indices), `scores` `(batch, k)` and, when class names
 are given, `class_names` string `(batch, k)`. Preprocessing (central square,
-resize, normalisation) runs in the graph, with the same functions as training.
+resize) runs in the graph, with the same function as training; the model
+carries its own normalisation (`ImagePreprocessing`).
 Class names travel as an asset (`assets/class_names.txt`); TF Serving
 warm-up requests as `assets.extra/tf_serving_warmup_requests`.
 """
 
 import os
-import re
 import shutil
 import tempfile
 
@@ -29,30 +29,29 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from inception_tf import data, files
+from inception_tf import files
 from inception_tf.checks import positive_int
-from inception_tf.googlenet import inference_model
-from inception_tf.tracing import serving_graph
+from inception_tf.images import resize_image
+from inception_tf.models.googlenet import inference_model
+from inception_tf.models.kernels import standard_kernels
+from inception_tf.models.preprocessing import has_preprocessing
+from inception_tf.serving.signatures import (
+    BYTES_INPUT,
+    BYTES_SIGNATURE,
+    CLASS_NAMES_ASSET,
+    DEFAULT_TOP_K,
+    IMAGES_INPUT,
+    SERVING_SIGNATURE,
+    WARMUP_FILE,
+    next_version,
+    resolve_version_dir,  # noqa: F401  (kept importable from here)
+    version_dirs,  # noqa: F401
+)
 
-SERVING_SIGNATURE = "serving_default"
-BYTES_SIGNATURE = "predict_images"
-CLASS_NAMES_ASSET = "class_names.txt"
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-DEFAULT_TOP_K = 5
 
-
-def version_dirs(base_dir):
-    """Integer-named version directories under `base_dir`, as ints, ascending."""
-    if not os.path.isdir(base_dir):
-        return []
-    return sorted(int(name) for name in os.listdir(base_dir)
-                  if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(base_dir, name)))
-
-
-def next_version(base_dir):
-    """One more than the highest existing version, or 1."""
-    versions = version_dirs(base_dir)
-    return versions[-1] + 1 if versions else 1
+def _legacy_normalize(images):
+    """[0, 255] -> [-1, 1], for models saved before they carried `ImagePreprocessing`."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
 def _input_geometry(model):
@@ -84,6 +83,7 @@ class _ServingHead:
     def __init__(self, model, image_size, channels, top_k, table):
         self.model, self.image_size, self.channels = model, image_size, channels
         self.top_k, self.table = top_k, table
+        self.preprocess = tf.identity if has_preprocessing(model) else _legacy_normalize
 
     def check_batch(self, batch, name):
         # An empty batch would return empty outputs; say so instead.
@@ -96,7 +96,7 @@ class _ServingHead:
             tf.debugging.assert_greater_equal(images, 0.0, message="images: values must be in [0, 255]"),
             tf.debugging.assert_less_equal(images, 255.0, message="images: values must be in [0, 255]"),
         ]):
-            resized = data.resize_image(images, self.image_size, self.channels)
+            resized = resize_image(images, self.image_size, self.channels)
         return self._head(resized)
 
     def predict_bytes(self, image_bytes):
@@ -107,14 +107,14 @@ class _ServingHead:
         def decode(encoded):
             image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
             image.set_shape((None, None, 3))
-            return data.resize_image(image, self.image_size, self.channels)
+            return resize_image(image, self.image_size, self.channels)
 
         spec = tf.TensorSpec((self.image_size, self.image_size, self.channels), tf.float32)
         resized = tf.map_fn(decode, image_bytes, fn_output_signature=spec)
         return self._head(resized)
 
     def _head(self, resized):
-        probabilities = tf.cast(self.model(data.normalize(resized), training=False), tf.float32)
+        probabilities = tf.cast(self.model(self.preprocess(resized), training=False), tf.float32)
         scores, classes = tf.math.top_k(probabilities, k=self.top_k)
         outputs = {"probabilities": probabilities, "classes": classes, "scores": scores}
         if self.table is not None:
@@ -152,7 +152,8 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
 
     Args:
         model: a `keras.Model` mapping `(batch, size, size, channels)`
-            normalised images to class probabilities; a GoogLeNet with
+            images (values in [0, 255] for a model with `ImagePreprocessing`,
+            normalised to [-1, 1] for one saved without) to class probabilities; a GoogLeNet with
             auxiliary heads is reduced to its main output.
         base_dir: str. The TF Serving model base path (e.g. `saved_models/googlenet`).
         version: int or None. The version directory; None picks the next integer.
@@ -170,7 +171,7 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
         ValueError: bad version, class names, top_k or model input.
         FileExistsError: the version exists and `overwrite` is False.
     """
-    model = inference_model(model)
+    model = standard_kernels(inference_model(model))  # TF Serving runs without XLA by default
     image_size, channels = _input_geometry(model)
     classes = int(model.output_shape[-1])
     class_names = _check_class_names(class_names, classes)
@@ -191,45 +192,21 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
                 handle.write("\n".join(class_names) + "\n")
             table = _class_names_table(names_path)
         head = _ServingHead(model, image_size, channels, min(top_k, classes), table)
-        with serving_graph():  # standard ops only: TF Serving runs without XLA by default
-            archive = keras.export.ExportArchive()
-            archive.track(model)
-            if table is not None:
-                archive.track(table)
-            archive.add_endpoint(SERVING_SIGNATURE, head.predict_pixels,
-                                 input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name="images")])
-            archive.add_endpoint(BYTES_SIGNATURE, head.predict_bytes,
-                                 input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
-            with files.atomic_directory(target, overwrite=overwrite) as temporary:
-                archive.write_out(temporary, verbose=False)
-                if warmup:
-                    os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
-                    with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:
-                        for record in _warmup_records(image_size):
-                            writer.write(record)
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        if table is not None:
+            archive.track(table)
+        archive.add_endpoint(SERVING_SIGNATURE, head.predict_pixels,
+                             input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32, name=IMAGES_INPUT)])
+        archive.add_endpoint(BYTES_SIGNATURE, head.predict_bytes,
+                             input_signature=[tf.TensorSpec((None,), tf.string, name=BYTES_INPUT)])
+        with files.atomic_directory(target, overwrite=overwrite) as temporary:
+            archive.write_out(temporary, verbose=False)
+            if warmup:
+                os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
+                with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:
+                    for record in _warmup_records(image_size):
+                        writer.write(record)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def resolve_version_dir(model_dir, version=None):
-    """The SavedModel directory for `model_dir` (a base path or a version directory).
-
-    Args:
-        model_dir: str. A TF Serving base path, or a SavedModel directory.
-        version: int or None. None picks the highest version, as TF Serving does.
-
-    Raises:
-        FileNotFoundError: no SavedModel there.
-    """
-    if version is None and os.path.exists(os.path.join(model_dir, "saved_model.pb")):
-        return model_dir
-    versions = version_dirs(model_dir)
-    if version is None:
-        if not versions:
-            raise FileNotFoundError(f"No SavedModel version under {model_dir!r} (no integer-named directory).")
-        version = versions[-1]
-    path = os.path.join(model_dir, str(version))
-    if not os.path.exists(os.path.join(path, "saved_model.pb")):
-        raise FileNotFoundError(f"No SavedModel at {path!r}. Versions there: {versions}")
-    return path

@@ -1,8 +1,9 @@
 """Input pipelines: tensorflow-datasets and image folders to batched, normalised tf.data.
 
 Every pipeline yields `(images, labels)`: images float32
-`(batch_size, image_size, image_size, 3)` normalised by `normalize` (the one
-definition, shared with export), labels int64 `(batch_size,)`.
+`(batch_size, image_size, image_size, 3)` with values in [0, 255] (the models
+carry their own preprocessing, `inception_tf.ImagePreprocessing`), labels
+int64 `(batch_size,)`.
 
 Datasets are named as in tensorflow-datasets (`"mnist"`, `"cifar10"`,
 `"imagenette"`, `"tf_flowers"`, `"imagenet2012"`, ... any with image and label
@@ -17,11 +18,11 @@ import os
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from inception_tf import digits  # noqa: F401  (registers the "digits" builder)
+from inception_tf.training import digits  # noqa: F401  (registers the "digits" builder)
 from inception_tf.checks import positive_int
+from inception_tf.images import resize_image, to_channels
+from inception_tf.training.config import DEFAULT_DATASET, FOLDER_PREFIX
 
-FOLDER_PREFIX = "folder:"
-DEFAULT_DATASET = "digits"
 # Cache decoded, resized images in memory when they take less than this.
 CACHE_LIMIT_BYTES = 2 * 1024**3
 
@@ -30,18 +31,6 @@ CACHE_LIMIT_BYTES = 2 * 1024**3
 CROP_AREA_RANGE = (0.08, 1.0)
 CROP_ASPECT_RATIO_RANGE = (3 / 4, 4 / 3)
 _INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest")
-
-
-def normalize(images):
-    """Maps pixel values in [0, 255] to [-1, 1]: `images / 127.5 - 1`.
-
-    Args:
-        images: float tensor `(..., height, width, 3)` with values in [0, 255].
-
-    Returns:
-        A float32 tensor of the same shape with values in [-1, 1].
-    """
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,47 +86,6 @@ def dataset_info(name, data_dir=None):
         )
     splits = {split: info.num_examples for split, info in builder.info.splits.items()}
     return DatasetInfo(name=name, class_names=tuple(features["label"].names), split_sizes=splits)
-
-
-def _central_square(images):
-    """The largest central square of `(..., height, width, channels)` images."""
-    shape = tf.shape(images)
-    height, width = shape[-3], shape[-2]
-    side = tf.minimum(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return images[..., top : top + side, left : left + side, :]
-
-
-def _to_channels(image, channels):
-    if image.shape[-1] == 4:
-        image = image[..., :3]  # drop alpha
-    if image.shape[-1] == 3 and channels == 1:
-        return tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), image.dtype)
-    if image.shape[-1] == channels:
-        return image
-    if image.shape[-1] == 1 and channels == 3:
-        return tf.image.grayscale_to_rgb(image)
-    raise ValueError(f"Cannot turn images with {image.shape[-1]} channels into {channels}.")
-
-
-def resize_image(image, image_size, channels=3):
-    """Decoded images to the model's input: central square, resized, `channels` channels.
-
-    The one definition of test-time geometry, used by the pipelines and inside
-    exported SavedModels.
-
-    Args:
-        image: uint8 or float tensor `(height, width, channels_in)` or a batch
-            `(batch_size, height, width, channels_in)`, values in [0, 255].
-        image_size: int. Output height and width.
-        channels: int. Output channels (grayscale becomes RGB). Defaults to 3.
-
-    Returns:
-        float32 `([batch_size,] image_size, image_size, channels)`, values in [0, 255].
-    """
-    image = _to_channels(image, channels)
-    image = tf.image.resize(_central_square(image), (image_size, image_size), method="bilinear")
-    return tf.clip_by_value(image, 0.0, 255.0)
 
 
 def augment_image(image, image_size, seed, flip=True, photometric=True):
@@ -222,7 +170,7 @@ def make_dataset(
     channels=3,
     shuffle=None,
 ):
-    """A batched, normalised `tf.data.Dataset` of `(images, labels)`.
+    """A batched `tf.data.Dataset` of `(images, labels)`, pixels in [0, 255].
 
     Args:
         name: str. A tensorflow-datasets name, `"digits"`, or `"folder:PATH"`.
@@ -245,7 +193,7 @@ def make_dataset(
 
     Returns:
         A dataset of float32 `(batch_size, image_size, image_size, channels)` images
-        in [-1, 1] and int64 `(batch_size,)` labels.
+        with values in [0, 255] and int64 `(batch_size,)` labels.
     """
     image_size = positive_int("image_size", image_size)
     batch_size = positive_int("batch_size", batch_size)
@@ -258,7 +206,7 @@ def make_dataset(
         raise ValueError("augment=True needs channels=3 (the photometric distortions work on RGB).")
 
     def to_float_pair(image, label):
-        image = _to_channels(image, channels)
+        image = to_channels(image, channels)
         if augment and training:
             return tf.cast(image, tf.float32), label  # cropped and resized per epoch below
         return resize_image(image, image_size, channels), label
@@ -279,7 +227,6 @@ def make_dataset(
                 lambda pair, s: (augment_image(pair[0], image_size, s, flip=flip), pair[1]),
                 num_parallel_calls=autotune,
             )
-    dataset = dataset.map(lambda image, label: (normalize(image), label), num_parallel_calls=autotune)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(autotune)
     options = tf.data.Options()
     options.deterministic = seed is not None

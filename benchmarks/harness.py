@@ -1,6 +1,6 @@
 """Benchmarks: our GoogLeNet beside a plain Keras network and PyTorch eager, on one machine.
 
-Run as `inception-tf bench` (or `python benchmarks/run_benchmarks.py`). In one
+Run as `python benchmarks/run_benchmarks.py` (not installed with the package). In one
 process, with the same thread count for every framework, it measures images/s
 for inference at batch 1 and 32 and training at batch 32 (SGD with momentum),
 candidates alternating within each repeat, the median (min, max) of the timed
@@ -99,12 +99,12 @@ def cpu_flags():
 # --- The networks --------------------------------------------------------------
 
 
-def _plain_keras_googlenet(image_size, classes=1000):
+def plain_keras_googlenet(image_size, classes=1000):
     """The same network as plain Keras layers, LRN as tf.nn.local_response_normalization in float32."""
     import keras
     import tensorflow as tf
 
-    from inception_tf.googlenet import INCEPTION_SPEC, MAX_POOL_AFTER
+    from inception_tf.models.googlenet import INCEPTION_SPEC, MAX_POOL_AFTER
 
     def conv(x, filters, size, strides=1):
         return keras.layers.Conv2D(filters, size, strides=strides, padding="same", activation="relu")(x)
@@ -130,12 +130,12 @@ def _plain_keras_googlenet(image_size, classes=1000):
     return keras.Model(inputs, keras.layers.Activation("softmax", dtype="float32")(x))
 
 
-def _torch_googlenet(classes=1000):
+def torch_googlenet(classes=1000):
     """The same network in PyTorch (Caffe-style LRN, ceil-mode pools reproducing Table 1's sizes)."""
     import torch
     from torch import nn
 
-    from inception_tf.googlenet import INCEPTION_SPEC, MAX_POOL_AFTER
+    from inception_tf.models.googlenet import INCEPTION_SPEC, MAX_POOL_AFTER
 
     def conv(cin, cout, size, stride=1):
         return nn.Sequential(nn.Conv2d(cin, cout, size, stride, padding=size // 2), nn.ReLU(inplace=True))
@@ -196,7 +196,7 @@ def _keras_candidates(name, build, precision, jit, inputs, labels, workloads):
 def _torch_candidates(name, channels_last, bf16, inputs, labels, workloads):
     import torch
 
-    model = _torch_googlenet()
+    model = torch_googlenet()
     x_all = torch.from_numpy(np.ascontiguousarray(inputs.transpose(0, 3, 1, 2)))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -229,7 +229,7 @@ def _torch_candidates(name, channels_last, bf16, inputs, labels, workloads):
     return candidates
 
 
-def _time(candidates, warmup, repeats, min_seconds, budget_seconds):
+def time_candidates(candidates, warmup, repeats, min_seconds, budget_seconds):
     """Fills each candidate's samples (seconds per step), candidates alternating.
 
     A candidate whose step is so slow that `repeats` samples would exceed
@@ -354,13 +354,13 @@ def _op_profile(step):
 
 
 def _lrn_error():
-    """Largest |our traced (XLA) LRN - tf.nn.local_response_normalization|, relative to the largest output."""
+    """Largest |our XLA-kernel LRN - tf.nn.local_response_normalization|, relative to the largest output."""
     import tensorflow as tf
 
-    from inception_tf.layers import LocalResponseNormalization
+    from inception_tf.models.lrn import LocalResponseNormalization
 
     x = tf.random.stateless_normal((8, 56, 56, 192), seed=(1, 2)) * 30
-    layer = LocalResponseNormalization()
+    layer = LocalResponseNormalization(implementation="xla")
     ours = tf.function(layer)(x)
     reference = tf.nn.local_response_normalization(x, layer.depth_radius, layer.bias, layer.alpha, layer.beta)
     return float(tf.reduce_max(tf.abs(ours - reference)) / tf.reduce_max(tf.abs(reference)))
@@ -369,7 +369,7 @@ def _lrn_error():
 def _pipeline_rates(image_size, batches=20):
     import tensorflow as tf
 
-    from inception_tf import data
+    from inception_tf.training import data
 
     rates = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -428,12 +428,18 @@ def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, 
     inputs = rng.uniform(-1, 1, (32, image_size, image_size, 3)).astype(np.float32)  # never zero
     labels = rng.integers(0, 1000, 32).astype(np.int64)
     workloads = ("infer_1", "infer_32", "train_32")
-    ours = lambda lrn=True: (lambda: GoogLeNet(input_shape=(image_size, image_size, 3), lrn=lrn))  # noqa: E731
-    plain = lambda: _plain_keras_googlenet(image_size)  # noqa: E731
+    def ours(lrn=True, implementation="auto"):
+        # Fed the same normalised inputs as the plain network: no preprocessing layer.
+        return lambda: GoogLeNet(input_shape=(image_size, image_size, 3), lrn=lrn, include_preprocessing=False,
+                                 implementation=implementation)
+
+    plain = lambda: plain_keras_googlenet(image_size)  # noqa: E731
 
     candidates = []
     for precision in precisions:
         candidates += _keras_candidates("ours", ours(), precision, False, inputs, labels, workloads)
+        candidates += _keras_candidates("ours, XLA kernels", ours(implementation="xla"), precision, False, inputs,
+                                        labels, workloads)
         candidates += _keras_candidates("ours XLA", ours(), precision, True, inputs, labels, workloads)
         candidates += _keras_candidates("plain Keras", plain, precision, False, inputs, labels, workloads)
         candidates += _keras_candidates("ours without LRN", ours(False), precision, False, inputs, labels,
@@ -450,7 +456,7 @@ def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, 
     for workload in workloads:
         group = [c for c in candidates if c.workload == workload]
         log(f"  {workload}: {len(group)} candidates")
-        _time(group, warmup, repeats, min_seconds, budget_seconds)
+        time_candidates(group, warmup, repeats, min_seconds, budget_seconds)
     log("  profile of one training step, matmul peak, input pipelines")
     profiles = {}
     for precision in precisions:
@@ -462,7 +468,7 @@ def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, 
     versions = {"inception_tf": inception_tf.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
     if torch:
         versions["torch"] = torch_module.__version__
-    from inception_tf import costs
+    from inception_tf.models import costs
 
     mult_adds = costs.total(costs.model_costs(GoogLeNet(input_shape=(image_size, image_size, 3))))[1]
     report = _report(candidates, peaks, pipelines, versions, threads, image_size, repeats, mult_adds,
@@ -495,7 +501,7 @@ def _report(candidates, peaks, pipelines, versions, threads, image_size, repeats
     lines = [
         "# Benchmark results",
         "",
-        "Written by `inception-tf bench` (inception_tf/bench.py); rerun it to replace this file.",
+        "Written by `python benchmarks/run_benchmarks.py` (benchmarks/harness.py); rerun it to replace this file.",
         "",
         f"Machine: {cpu}, {cores} cores; CPU extensions: {', '.join(flags) or 'none of AVX2/AVX-512/AMX'}"
         f"{'' if native_bf16 else ' (no native bfloat16 instructions: bfloat16 math is emulated)'}.",

@@ -19,7 +19,7 @@ import urllib.request
 import numpy as np
 
 from inception_tf.checks import positive_int
-from inception_tf.export import BYTES_SIGNATURE, SERVING_SIGNATURE
+from inception_tf.serving.signatures import BYTES_SIGNATURE, SERVING_SIGNATURE
 
 REST_PORT = 8501
 GRPC_PORT = 8500

@@ -15,13 +15,13 @@ import os
 import keras
 
 from inception_tf.checks import positive_int
-from inception_tf.layers import (
-    InceptionModule,
-    LocalResponseNormalization,
-    compute_data_format,
-    standardize_data_format,
-)
-from inception_tf.pooling import MaxPooling2D
+from inception_tf.models.inception_module import InceptionModule
+from inception_tf.models.kernels import check_implementation
+from inception_tf.models.layout import compute_data_format, spatial_dims, standardize_data_format
+from inception_tf.models.lrn import LocalResponseNormalization
+from inception_tf.models.pooling import MaxPooling2D
+from inception_tf.models.preprocessing import ImagePreprocessing
+from inception_tf.models.recipes import GOOGLENET_IMAGE_SIZE, SLIDENET_IMAGE_SIZE
 
 InceptionSpec = collections.namedtuple(
     "InceptionSpec",
@@ -42,6 +42,12 @@ INCEPTION_SPEC = (
     InceptionSpec("5a", 256, 160, 320, 32, 128, 128),    # (B, 7, 7, 832)
     InceptionSpec("5b", 384, 192, 384, 48, 128, 128),    # (B, 7, 7, 1024)
 )
+# The slide source's two modules (T. Mulc 2016): 32 filters per branch, 16 per
+# reduction; then 64 per branch, 16 per reduction.
+SLIDENET_SPEC = (
+    InceptionSpec("1", 32, 16, 32, 16, 32, 32),          # (B, 28, 28, 128)
+    InceptionSpec("2", 64, 16, 64, 16, 64, 64),          # (B, 28, 28, 256)
+)
 MAX_POOL_AFTER = ("3b", "4e")  # 3x3/2 max pools between stages
 AUX_CLASSIFIER_AFTER = {"aux1": "4a", "aux2": "4d"}
 
@@ -49,7 +55,7 @@ AUX_CLASSIFIER_AFTER = {"aux1": "4a", "aux2": "4d"}
 AUX_LOSS_WEIGHT = 0.3
 LOSS_WEIGHTS = {"main": 1.0, "aux1": AUX_LOSS_WEIGHT, "aux2": AUX_LOSS_WEIGHT}
 MIN_INPUT_SIZE = 32
-DEFAULT_INPUT_SIZE = 224
+DEFAULT_INPUT_SIZE = GOOGLENET_IMAGE_SIZE
 
 
 def _check_choice(name, value, choices):
@@ -102,23 +108,28 @@ def _conv(filters, kernel_size, name, data_format, kernel_initializer, strides=1
     )
 
 
-def _max_pool(name, data_format):
+def _max_pool(name, data_format, implementation):
     # SAME padding reproduces Table 1's sizes (112 -> 56 -> 28 -> 14 -> 7), as
     # Caffe's ceil-mode pooling does.
-    return MaxPooling2D(3, strides=2, padding="same", data_format=data_format, name=name)
+    return MaxPooling2D(3, strides=2, padding="same", data_format=data_format, implementation=implementation,
+                        name=name)
 
 
-def _stem(x, lrn, data_format, kernel_initializer):
+def _lrn(name, data_format, implementation):
+    return LocalResponseNormalization(data_format=data_format, implementation=implementation, name=name)
+
+
+def _stem(x, lrn, data_format, kernel_initializer, implementation):
     """Table 1's first rows: (B, 224, 224, 3) -> (B, 28, 28, 192)."""
     x = _conv(64, 7, "conv1", data_format, kernel_initializer, strides=2)(x)  # (B, 112, 112, 64)
-    x = _max_pool("pool1", data_format)(x)                          # (B, 56, 56, 64)
+    x = _max_pool("pool1", data_format, implementation)(x)          # (B, 56, 56, 64)
     if lrn:
-        x = LocalResponseNormalization(data_format=data_format, name="lrn1")(x)
+        x = _lrn("lrn1", data_format, implementation)(x)
     x = _conv(64, 1, "conv2_reduce", data_format, kernel_initializer)(x)     # (B, 56, 56, 64)
     x = _conv(192, 3, "conv2", data_format, kernel_initializer)(x)           # (B, 56, 56, 192)
     if lrn:
-        x = LocalResponseNormalization(data_format=data_format, name="lrn2")(x)
-    return _max_pool("pool2", data_format)(x)                       # (B, 28, 28, 192)
+        x = _lrn("lrn2", data_format, implementation)(x)
+    return _max_pool("pool2", data_format, implementation)(x)       # (B, 28, 28, 192)
 
 
 def _auxiliary_classifier(x, name, classes, classifier_activation, data_format):
@@ -128,8 +139,7 @@ def _auxiliary_classifier(x, name, classes, classifier_activation, data_format):
     + ReLU, dropout 70%, linear, softmax. Where the map is smaller than 5x5
     (inputs under ~96x96) the pool covers the whole map instead.
     """
-    spatial = x.shape[1:3] if data_format == "channels_last" else x.shape[2:4]
-    pool_size = tuple(min(5, int(size)) for size in spatial)
+    pool_size = tuple(min(5, int(size)) for size in spatial_dims(x.shape, data_format))
     x = keras.layers.AveragePooling2D(
         pool_size, strides=3, padding="valid", data_format=data_format, name=f"{name}_avg_pool"
     )(x)                                                            # (B, 4, 4, C)
@@ -155,14 +165,16 @@ def GoogLeNet(
     relu="corrected",
     data_format=None,
     kernel_initializer="he_normal",
+    include_preprocessing=True,
+    implementation="auto",
     name="googlenet",
 ):
     """GoogLeNet, the network of "Going Deeper with Convolutions" (Szegedy et al. 2014).
 
-    Stem (7x7/2 conv 64, 3x3/2 max pool, LRN, 1x1 conv 64, 3x3 conv 192, LRN,
+    Preprocessing (`ImagePreprocessing`: RGB in [0, 255] to [-1, 1]), stem (7x7/2 conv 64, 3x3/2 max pool, LRN, 1x1 conv 64, 3x3 conv 192, LRN,
     3x3/2 max pool), nine Inception modules 3a-5b with Table 1's filter counts
     and 3x3/2 max pools after 3b and 4e, then global average pooling, dropout,
-    a linear layer and softmax. Layers are named as in the paper: `conv1`,
+    a linear layer and softmax. Layers are named as in the paper: `preprocessing`, `conv1`,
     `pool1`, `lrn1`, `conv2_reduce`, `conv2`, `lrn2`, `pool2`,
     `inception_3a` ... `inception_5b`, `pool3`, `pool4`, `avg_pool`,
     `dropout`, `logits`, `predictions`.
@@ -197,10 +209,18 @@ def GoogLeNet(
             which keeps activations from shrinking through 22 ReLU layers
             without batch normalization; the paper predates it and Caffe's
             model used Xavier).
+        include_preprocessing: bool. Whether the model starts with an
+            `ImagePreprocessing` layer, so that it takes RGB images with values
+            in [0, 255]; False for a model fed already-normalised inputs.
+            Defaults to True.
+        implementation: str. `"auto"`, `"standard"` or `"xla"`: the kernels of
+            the LRN and max-pool layers (`inception_tf.models.kernels`).
+            Defaults to `"auto"`.
         name: str. The model's name. Defaults to `"googlenet"`.
 
     Returns:
-        A `keras.Model` mapping `(batch_size, height, width, 3)` images to
+        A `keras.Model` mapping `(batch_size, height, width, 3)` RGB images
+        (values in [0, 255]; normalised with `include_preprocessing=False`) to
         `(batch_size, classes)` probabilities, or to a dict of three such
         tensors with `aux_logits=True`; with `include_top=False`, to the
         `(batch_size, height / 32, width / 32, 1024)` feature map or its pooled
@@ -221,26 +241,31 @@ def GoogLeNet(
         raise ValueError(f"dropout_rate must be in [0, 1). Received: dropout_rate={dropout_rate!r}")
     if aux_logits and not include_top:
         raise ValueError("aux_logits=True needs include_top=True: the auxiliary heads are classifiers.")
+    check_implementation(implementation)
     data_format = standardize_data_format(data_format)
     input_shape = _input_shape(input_shape, data_format, require_static=aux_logits)
 
     inputs = _inputs(input_tensor, input_shape)
     layout = compute_data_format(data_format)
     x = inputs
+    if include_preprocessing:
+        x = ImagePreprocessing("tf", data_format=data_format, name="preprocessing")(x)
     if layout != data_format:
         # TensorFlow has no NCHW convolution on CPU: compute in NHWC.
         x = keras.layers.Permute((2, 3, 1), name="to_channels_last")(x)
 
-    x = _stem(x, lrn, layout, kernel_initializer)
+    x = _stem(x, lrn, layout, kernel_initializer, implementation)
     aux_outputs = {}
     for spec in INCEPTION_SPEC:
-        x = InceptionModule(*spec[1:], relu=relu, data_format=layout, kernel_initializer=kernel_initializer,
-                            name=f"inception_{spec.name}")(x)
+        filters = spec._asdict()
+        module_name = filters.pop("name")
+        x = InceptionModule(**filters, relu=relu, data_format=layout, kernel_initializer=kernel_initializer,
+                            implementation=implementation, name=f"inception_{module_name}")(x)
         for aux_name, after in AUX_CLASSIFIER_AFTER.items():
             if aux_logits and spec.name == after:
                 aux_outputs[aux_name] = _auxiliary_classifier(x, aux_name, classes, classifier_activation, layout)
         if spec.name in MAX_POOL_AFTER:
-            x = _max_pool(f"pool{spec.name[0]}", layout)(x)         # (B, 14, 14, 480), (B, 7, 7, 832)
+            x = _max_pool(f"pool{spec.name[0]}", layout, implementation)(x)  # (B, 14, 14, 480), (B, 7, 7, 832)
 
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(data_format=layout, name="avg_pool")(x)  # (B, 1024)
@@ -299,7 +324,7 @@ def inference_model(model):
 
 
 def SlideNet(
-    input_shape=(28, 28, 1),
+    input_shape=(SLIDENET_IMAGE_SIZE, SLIDENET_IMAGE_SIZE, 1),
     classes=10,
     classifier_activation="softmax",
     relu="as_written",
@@ -307,7 +332,7 @@ def SlideNet(
 ):
     """The slide code's source network: T. Mulc's 2016 two-module MNIST classifier.
 
-    28x28x1 input -> Inception module 1 (32 filters per branch, 16 per 1x1
+    28x28x1 input in [0, 255] -> [-1, 1] -> Inception module 1 (32 filters per branch, 16 per 1x1
     reduction) -> module 2 (64 per branch, 16 per reduction) -> flatten
     (28 * 28 * 256 values) -> FC 700 + ReLU -> dropout 0.5 -> FC 10 -> softmax.
     The modules keep the slide's ReLU placement; every weight is drawn from a
@@ -337,10 +362,12 @@ def SlideNet(
         "bias_initializer": keras.initializers.Constant(0.1),
     }
     inputs = keras.Input(shape=input_shape, name="images")
-    x = InceptionModule(32, 16, 32, 16, 32, 32, relu=relu, data_format="channels_last",
-                        name="inception_1", **slide_init)(inputs)          # (B, 28, 28, 128)
-    x = InceptionModule(64, 16, 64, 16, 64, 64, relu=relu, data_format="channels_last",
-                        name="inception_2", **slide_init)(x)               # (B, 28, 28, 256)
+    x = ImagePreprocessing("tf", data_format="channels_last", name="preprocessing")(inputs)
+    for spec in SLIDENET_SPEC:
+        filters = spec._asdict()
+        module_name = filters.pop("name")
+        x = InceptionModule(**filters, relu=relu, data_format="channels_last",
+                            name=f"inception_{module_name}", **slide_init)(x)  # (B, 28, 28, 128), (B, 28, 28, 256)
     x = keras.layers.Flatten(name="flatten")(x)                            # (B, 200704)
     x = keras.layers.Dense(700, activation="relu", name="fc1", **fc_init)(x)
     x = keras.layers.Dropout(0.5, name="dropout")(x)

@@ -12,7 +12,7 @@ import dataclasses
 
 import keras
 
-from inception_tf.layers import InceptionModule
+from inception_tf.models.inception_module import InceptionModule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,20 +112,15 @@ def inception_module_costs(module, input_shape):
     Returns:
         A list of six `LayerCost`, one per convolution, named by branch.
     """
-    batched = module.compute_layout_shape((None,) + tuple(input_shape))
-    reduce_3x3 = module.convs["branch_3x3_reduce"].compute_output_shape(batched)
-    reduce_5x5 = module.convs["branch_5x5_reduce"].compute_output_shape(batched)
-    conv_inputs = {
-        "branch_1x1": batched,
-        "branch_3x3_reduce": batched,
-        "branch_3x3": reduce_3x3,
-        "branch_5x5_reduce": batched,
-        "branch_5x5": reduce_5x5,
-        "branch_pool_proj": module.pool.compute_output_shape(batched),
-    }
-    return [
-        layer_cost(module.convs[name], shape[1:]) for name, shape in conv_inputs.items()
-    ]
+    costs = []
+
+    def count(layer, shape):
+        if isinstance(layer, keras.layers.Conv2D):
+            costs.append(layer_cost(layer, shape[1:]))
+        return layer.compute_output_shape(shape)
+
+    module.wire(module.compute_layout_shape((None,) + tuple(input_shape)), count)
+    return costs
 
 
 def model_costs(model):

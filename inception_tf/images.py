@@ -1,0 +1,45 @@
+"""Image geometry shared by the training pipelines, SavedModel exports and evaluation (TensorFlow ops)."""
+
+import tensorflow as tf
+
+
+def _central_square(images):
+    """The largest central square of `(..., height, width, channels)` images."""
+    shape = tf.shape(images)
+    height, width = shape[-3], shape[-2]
+    side = tf.minimum(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return images[..., top : top + side, left : left + side, :]
+
+
+def to_channels(image, channels):
+    """`(..., channels_in)` images with `channels` channels: alpha dropped, grey repeated, RGB averaged."""
+    if image.shape[-1] == 4:
+        image = image[..., :3]  # drop alpha
+    if image.shape[-1] == 3 and channels == 1:
+        return tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), image.dtype)
+    if image.shape[-1] == channels:
+        return image
+    if image.shape[-1] == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(image)
+    raise ValueError(f"Cannot turn images with {image.shape[-1]} channels into {channels}.")
+
+
+def resize_image(image, image_size, channels=3):
+    """Decoded images to the model's input: central square, resized, `channels` channels.
+
+    The one definition of test-time geometry, used by the pipelines and inside
+    exported SavedModels.
+
+    Args:
+        image: uint8 or float tensor `(height, width, channels_in)` or a batch
+            `(batch_size, height, width, channels_in)`, values in [0, 255].
+        image_size: int. Output height and width.
+        channels: int. Output channels (grayscale becomes RGB). Defaults to 3.
+
+    Returns:
+        float32 `([batch_size,] image_size, image_size, channels)`, values in [0, 255].
+    """
+    image = to_channels(image, channels)
+    image = tf.image.resize(_central_square(image), (image_size, image_size), method="bilinear")
+    return tf.clip_by_value(image, 0.0, 255.0)

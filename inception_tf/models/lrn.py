@@ -1,0 +1,171 @@
+"""Local response normalization across channels, as in GoogLeNet's stem."""
+
+import functools
+
+import keras
+import numpy as np
+from keras import ops
+
+from inception_tf.models import kernels
+from inception_tf.models.layout import channel_axis, standardize_data_format
+
+
+@keras.saving.register_keras_serializable(package="inception_tf")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local response normalization across channels (Krizhevsky et al. 2012).
+
+    Computes, for every position and channel `c`,
+
+        output[c] = input[c] / (bias + alpha * sum(input[c'] ** 2)) ** beta
+
+    where the sum runs over the `2 * depth_radius + 1` channels
+    `c - depth_radius ... c + depth_radius` that exist. This is the convention
+    of `tf.nn.local_response_normalization` (alpha is *not* divided by the
+    window size). Caffe's LRN, used by the original GoogLeNet
+    (`bvlc_googlenet`: local_size 5, alpha 1e-4, beta 0.75, k 1), divides its
+    alpha by the window size; its layer is this one with `depth_radius=2`,
+    `alpha=1e-4 / 5`, `beta=0.75`, `bias=1.0` -- the defaults here.
+
+    The layer always normalises in float32 (under mixed precision the input is
+    upcast and the result cast back), since the sum of squares loses precision
+    in 16 bits. Which kernels compute it is the `implementation` argument (see
+    `inception_tf.models.kernels`): TensorFlow's fused op, the `keras.ops`
+    form (other backends, and channels_first), or one XLA-compiled kernel with
+    an XLA-compiled gradient. Tests check every path against the others.
+
+    Args:
+        depth_radius: int. Half-width of the channel window. Defaults to 2.
+        bias: float. Offset `k`. Defaults to 1.0.
+        alpha: float. Scale of the sum of squares. Defaults to 2e-5 (Caffe's 1e-4 / 5).
+        beta: float. Exponent. Defaults to 0.75.
+        data_format: str or None. Which axis holds the channels. Defaults to
+            `keras.config.image_data_format()`.
+        implementation: str. `"auto"`, `"standard"` or `"xla"`: which kernels
+            run (`inception_tf.models.kernels`). Defaults to `"auto"`.
+        **kwargs: base `Layer` arguments.
+
+    Call arguments:
+        inputs: `(batch_size, height, width, channels)` or channels first.
+        training: bool or None. Whether the call is a training step (see
+            `implementation`); the output does not depend on it.
+
+    Returns:
+        A tensor of the input's shape and dtype.
+
+    Examples:
+
+    >>> import numpy as np, inception_tf
+    >>> lrn = inception_tf.LocalResponseNormalization()
+    >>> lrn(np.ones((1, 4, 4, 8), "float32")).shape
+    (1, 4, 4, 8)
+    """
+
+    def __init__(self, depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75, data_format=None,
+                 implementation="auto", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(depth_radius, bool) or not isinstance(depth_radius, (int, np.integer)) or depth_radius < 0:
+            raise ValueError(
+                f"depth_radius must be a non-negative integer. Received: depth_radius={depth_radius!r}"
+            )
+        for name, value in (("bias", bias), ("alpha", alpha), ("beta", beta)):
+            if not isinstance(value, (int, float, np.floating)) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a number. Received: {name}={value!r}")
+        if bias <= 0 and alpha <= 0:
+            raise ValueError(
+                f"bias or alpha must be positive, or the denominator can be zero. "
+                f"Received: bias={bias}, alpha={alpha}"
+            )
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.data_format = standardize_data_format(data_format)
+        self.implementation = kernels.check_implementation(implementation)
+        self._channel_axis = channel_axis(self.data_format)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"LocalResponseNormalization '{self.name}' expects a 4D input. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+
+    def call(self, inputs, training=None):
+        if kernels.resolve(self.implementation, training) == "xla":
+            if kernels.in_xla_function():
+                return self._portable_lrn(inputs)  # XLA fuses these ops with the rest of the cluster
+            kernel = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
+            return kernel(inputs)
+        if keras.backend.backend() == "tensorflow" and self._channel_axis == -1:
+            return self._tensorflow_lrn(inputs)
+        return self._portable_lrn(inputs)
+
+    def _tensorflow_lrn(self, inputs):
+        """TensorFlow's fused float32 op (channels last): no XLA, served by every TensorFlow runtime."""
+        import tensorflow as tf
+
+        x = tf.cast(inputs, tf.float32)
+        normalized = tf.nn.local_response_normalization(
+            x, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
+        )
+        return tf.cast(normalized, inputs.dtype)
+
+    def _portable_lrn(self, inputs):
+        """The same computation in `keras.ops`, for every backend and layout (float32 inside)."""
+        return _lrn_ops(inputs, self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "depth_radius": self.depth_radius,
+                "bias": self.bias,
+                "alpha": self.alpha,
+                "beta": self.beta,
+                "data_format": self.data_format,
+                "implementation": self.implementation,
+            }
+        )
+        return config
+
+
+def _lrn_ops(inputs, depth_radius, bias, alpha, beta, channel_axis):
+    """LRN in `keras.ops`: `inputs` of any float dtype, normalised in float32, returned in its dtype."""
+    x = ops.cast(inputs, "float32")
+    squares = ops.square(x)
+    channels = ops.shape(x)[channel_axis]
+    pad = [[0, 0]] * 4
+    pad[channel_axis] = [depth_radius, depth_radius]
+    padded = ops.pad(squares, pad)
+    window_sum = squares
+    for offset in range(2 * depth_radius + 1):
+        if offset != depth_radius:
+            window_sum = window_sum + _channel_slice(padded, channel_axis, offset, channels)
+    scale = bias + alpha * window_sum
+    if beta == 0.75:
+        # scale ** -0.75 == rsqrt(scale) * sqrt(rsqrt(scale)): two cheap ops, not log/exp.
+        inv_sqrt = ops.rsqrt(scale)
+        normalizer = inv_sqrt * ops.sqrt(inv_sqrt)
+    else:
+        normalizer = ops.power(scale, -beta)
+    return ops.cast(x * normalizer, inputs.dtype)
+
+
+def _channel_slice(tensor, channel_axis, start, length):
+    if channel_axis == -1:
+        return tensor[..., start : start + length]
+    return tensor[:, start : start + length]
+
+
+@functools.lru_cache(maxsize=None)
+def _xla_lrn_kernel(depth_radius, bias, alpha, beta, channel_axis):
+    """`_lrn_ops` with these settings as one XLA-compiled TensorFlow function (gradient compiled too)."""
+    import tensorflow as tf
+
+    def kernel(inputs):
+        return _lrn_ops(inputs, depth_radius, bias, alpha, beta, channel_axis)
+
+    return tf.function(kernel, jit_compile=True, reduce_retracing=True, autograph=False)

@@ -1,0 +1,52 @@
+"""The SavedModel contract shared by exports and clients: names and version directories.
+
+Needs no TensorFlow, so REST and gRPC clients can import it anywhere.
+"""
+
+import os
+import re
+
+SERVING_SIGNATURE = "serving_default"   # input `images`: float32 (batch, height, width, 3) in [0, 255]
+BYTES_SIGNATURE = "predict_images"      # input `image_bytes`: string (batch,) of encoded images
+IMAGES_INPUT = "images"
+BYTES_INPUT = "image_bytes"
+CLASS_NAMES_ASSET = "class_names.txt"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+DEFAULT_TOP_K = 5
+
+
+def version_dirs(base_dir):
+    """Integer-named version directories under `base_dir`, as ints, ascending."""
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(base_dir)
+                  if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(base_dir, name)))
+
+
+def next_version(base_dir):
+    """One more than the highest existing version, or 1."""
+    versions = version_dirs(base_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+def resolve_version_dir(model_dir, version=None):
+    """The SavedModel directory for `model_dir` (a base path or a version directory).
+
+    Args:
+        model_dir: str. A TF Serving base path, or a SavedModel directory.
+        version: int or None. None picks the highest version, as TF Serving does.
+
+    Raises:
+        FileNotFoundError: no SavedModel there.
+    """
+    if version is None and os.path.exists(os.path.join(model_dir, "saved_model.pb")):
+        return model_dir
+    versions = version_dirs(model_dir)
+    if version is None:
+        if not versions:
+            raise FileNotFoundError(f"No SavedModel version under {model_dir!r} (no integer-named directory).")
+        version = versions[-1]
+    path = os.path.join(model_dir, str(version))
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise FileNotFoundError(f"No SavedModel at {path!r}. Versions there: {versions}")
+    return path

@@ -1,0 +1,153 @@
+"""The run directory: its layout, starting or resuming a run, and exporting after training.
+
+    <output_dir>/<run_name>/
+      backup/          BackupAndRestore state while a run is unfinished
+      best.keras       the best inference model so far (by validation accuracy)
+      model.keras      the final inference model (main output only)
+      history.csv      one row per epoch
+      logs/            TensorBoard logs
+      metrics.json     final metrics; its presence marks a finished run
+
+Under multi-worker training only the chief writes there; other workers write
+under `<run_dir>/workers/<task>/`.
+"""
+
+import csv
+import json
+import logging
+import os
+import shutil
+
+from inception_tf import files
+from inception_tf.training import distribute
+
+logger = logging.getLogger("inception_tf")
+
+FILES = {
+    "model": "model.keras",
+    "best_model": "best.keras",
+    "metrics": "metrics.json",
+    "history_csv": "history.csv",
+    "tensorboard": "logs",
+    "backup": "backup",
+}
+
+
+def artifacts(run_dir):
+    """The paths of a run directory's files, by role (see `FILES`), plus `run_dir`."""
+    return {"run_dir": run_dir, **{role: os.path.join(run_dir, name) for role, name in FILES.items()}}
+
+
+def is_finished(run_dir):
+    """Whether `run_dir` holds a finished run (its `metrics.json` was written)."""
+    return os.path.exists(os.path.join(run_dir, FILES["metrics"]))
+
+
+def is_interrupted(run_dir):
+    """Whether `run_dir` holds an unfinished run that `train` resumes (its backup state)."""
+    return os.path.isdir(os.path.join(run_dir, FILES["backup"])) and not is_finished(run_dir)
+
+
+def prepare(output_dir, run_name, overwrite=False):
+    """The run directory for a new or resumed run, created if needed.
+
+    A finished run is never trained over or appended to: without `overwrite`
+    it is an error; with it, the old run's files are removed first.
+
+    Raises:
+        FileExistsError: `run_dir` holds a finished run and `overwrite` is False.
+    """
+    run_dir = os.path.join(output_dir, run_name)
+    if not distribute.is_chief():
+        run_dir = os.path.join(run_dir, "workers", distribute.task_id())
+    if is_finished(run_dir):
+        if not overwrite:
+            raise FileExistsError(
+                f"{run_dir} holds a finished run (metrics.json). Pass overwrite=True (--overwrite) "
+                f"to train it again from scratch, or another run_name (--run-name NAME)."
+            )
+        for role, name in FILES.items():
+            path = os.path.join(run_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    os.makedirs(run_dir, exist_ok=True)
+    return run_dir
+
+
+def completed_epochs(backup_dir):
+    """Epochs an interrupted run completed, from Keras' BackupAndRestore state (0 when none)."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        path = os.path.join(backup_dir, name)
+        if os.path.exists(path):
+            with open(path) as handle:
+                return int(json.load(handle).get("epoch", 0))
+    return 0
+
+
+def truncate_history(path, first_epoch):
+    """Keeps only `history.csv` rows of epochs before `first_epoch` (a resumed run rewrites the rest)."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    kept = [row for row in body if row and int(float(row[0])) < first_epoch]
+    if len(kept) == len(body):
+        return
+    with files.atomic_file(path) as temporary:
+        with open(temporary, "w", newline="") as handle:
+            csv.writer(handle).writerows([header, *kept])
+
+
+def class_names(run_dir):
+    """The class names recorded in a finished run's `metrics.json`, or None."""
+    path = os.path.join(run_dir, FILES["metrics"])
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle).get("class_names")
+
+
+def load_model(path):
+    """A Keras model from a `.keras` file, or from a run directory's `model.keras`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a Keras model.
+    """
+    import keras
+
+    import inception_tf
+
+    inception_tf.register_layers()
+    if os.path.isdir(path):
+        path = os.path.join(path, FILES["model"])
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No model file at {path!r}.")
+    try:
+        return keras.models.load_model(path)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"Cannot load a Keras model from {path!r}: {error}") from None
+
+
+def export_run(run_dir, export_dir, name=None, **options):
+    """Exports a finished run's `model.keras` as a TF Serving SavedModel.
+
+    Args:
+        run_dir: str. The run directory.
+        export_dir: str. The parent of model base paths (e.g. `saved_models`).
+        name: str or None. The model name; defaults to the run directory's name.
+        **options: passed to `inception_tf.serving.export.export_saved_model`.
+
+    Returns:
+        str. The version directory written.
+    """
+    from inception_tf.serving.export import export_saved_model
+
+    name = name or os.path.basename(os.path.normpath(run_dir))
+    options.setdefault("class_names", class_names(run_dir))
+    return export_saved_model(load_model(run_dir), os.path.join(export_dir, name), **options)
