@@ -244,7 +244,9 @@ def make_crops(image, image_size, crops, antialias=True):
             f"image must be a 3-D tensor (height, width, channels). Received: image.shape={image.shape}"
         )
     if not (image.dtype.is_integer or image.dtype.is_floating):
-        raise ValueError(f"image must have a real dtype (uint8, float32, ...). Received: image.dtype={image.dtype.name}")
+        raise ValueError(
+            f"image must have a real dtype (uint8, float32, ...). Received: image.dtype={image.dtype.name}"
+        )
     image = tf.ensure_shape(tf.cast(image, tf.float32), [None, None, None])
     shape = tf.shape(image, out_type=tf.int64)
     boxes = crop_boxes(shape[0], shape[1], image_size, crops)

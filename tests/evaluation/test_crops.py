@@ -268,7 +268,8 @@ def test_bad_image_size(image_size):
 
 @pytest.mark.parametrize("shape", [(40, 40), (1, 40, 40, 3), (40,)])
 def test_image_not_3d(shape):
-    with pytest.raises(ValueError, match=r"image must be a 3-D tensor \(height, width, channels\). Received: image.shape"):
+    message = r"image must be a 3-D tensor \(height, width, channels\). Received: image.shape"
+    with pytest.raises(ValueError, match=message):
         make_crops(np.zeros(shape, np.float32), 32, 1)
 
 
