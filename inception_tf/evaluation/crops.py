@@ -25,9 +25,9 @@ The rules, for an image of `height x width` pixels:
   of side `S` along the longer side: left, centre, right for a landscape image
   (width > height), top, centre, bottom for a portrait one, offsets
   `0, (longer - S) // 2, longer - S`. For a square image the 3 squares are the
-  same whole image and are kept, so the count is always 144 (the
-  duplicates weigh that image's centre square 3 times, as the count in the
-  paper implies). From each square: its 4 corner and central `image_size`
+  same whole image and are kept, so the count is always 144 (each of its
+  48 distinct crops appears 3 times, which leaves a mean over the crops
+  unchanged). From each square: its 4 corner and central `image_size`
   squares, and the whole square resized to `image_size x image_size`; then all
   72 mirrored left to right: 4 x 3 x 6 x 2 = 144.
 
