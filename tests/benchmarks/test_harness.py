@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from inception_tf import bench
+from benchmarks import harness as bench
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inception_tf import distribute, export
+from inception_tf.serving import export
+from inception_tf.training import distribute
 
 
 def two_workers_config(index, ports):
@@ -92,7 +93,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
-    from inception_tf.train import TrainConfig, train
+    from inception_tf.training.train import TrainConfig, train
     out = sys.argv[1]
     weights = {}
     for strategy, per_replica in (("mirrored", 16), ("one_device", 32)):

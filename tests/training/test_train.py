@@ -13,8 +13,8 @@ import keras
 import numpy as np
 import pytest
 
-from inception_tf import train
-from inception_tf.train import TrainConfig
+from inception_tf.training import train
+from inception_tf.training.train import TrainConfig
 
 
 @pytest.fixture(scope="module")
