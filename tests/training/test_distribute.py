@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from inception_tf.serving import export
-from inception_tf.training import distribute
+from inception_tf.training import distribute, keras_compat
 
 
 def two_workers_config(index, ports):
@@ -81,10 +81,10 @@ def test_tpu_without_a_tpu(monkeypatch):
 
 
 def test_multi_worker_patch_is_guarded_to_known_versions(monkeypatch):
-    assert distribute.keras_multi_worker_needs_patch() == (keras.__version__.startswith("3.") and
+    assert keras_compat.keras_multi_worker_needs_patch() == (keras.__version__.startswith("3.") and
                                                           int(keras.__version__.split(".")[1]) <= 15)
     monkeypatch.setattr(keras, "__version__", "3.16.0")
-    assert not distribute.keras_multi_worker_needs_patch()
+    assert not keras_compat.keras_multi_worker_needs_patch()
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""
@@ -133,7 +133,7 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
                "--output-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "tfds"), "--verbose", "2",
                "--export-dir", str(tmp_path / "saved")]
     # Prepare the dataset once so the two workers do not race to write it.
-    from inception_tf import data
+    from inception_tf.training import data
     data.dataset_info("digits", str(tmp_path / "tfds"))
     workers = [
         subprocess.Popen(command, env={**os.environ, "TF_CONFIG": two_workers_config(i, ports)},
