@@ -1,10 +1,9 @@
-"""Training behaviour, in process and tiny: loss weights, EMA, resumption, finished runs."""
+"""Training behaviour, in process and tiny: loss weights, resumption, finished runs."""
 
 import csv
 import json
 
 import keras
-import numpy as np
 import pytest
 
 from inception_tf.training import train
@@ -39,17 +38,6 @@ def test_loss_is_main_plus_three_tenths_of_each_aux(tmp_path, tfds_dir):
     for prefix in ("", "val_"):
         main, aux1, aux2 = (float(row[f"{prefix}{name}_loss"]) for name in ("main", "aux1", "aux2"))
         assert float(row[f"{prefix}loss"]) == pytest.approx(main + 0.3 * aux1 + 0.3 * aux2, rel=1e-4)
-
-
-def test_ema_changes_the_saved_weights(tmp_path, tfds_dir):
-    def saved_weights(ema):
-        # Three steps: Keras' average equals the weights after the first step.
-        history = train.train(tiny(tmp_path / str(ema), tfds_dir, epochs=1, steps_per_epoch=3, ema=ema))
-        return keras.saving.load_model(history.artifacts["model"], compile=False).get_weights()
-
-    plain, averaged = saved_weights(False), saved_weights(True)
-    assert len(plain) == len(averaged)
-    assert any(not np.allclose(a, b) for a, b in zip(plain, averaged))
 
 
 def test_interrupted_run_resumes_at_the_right_epoch_and_finished_runs_are_kept(tmp_path, tfds_dir, monkeypatch):
