@@ -237,6 +237,12 @@ def GoogLeNet(
     _check_choice("pooling", pooling, (None, "avg", "max"))
     _check_choice("relu", relu, ("corrected", "as_written"))
     classes = positive_int("classes", classes)
+    if classes < 2 and classifier_activation in ("softmax", keras.activations.softmax):
+        raise ValueError(
+            "classes must be >= 2 with classifier_activation='softmax' (a softmax over one class is always 1.0); "
+            "for a binary classifier use classes=1 with classifier_activation='sigmoid' or None. "
+            f"Received: classes={classes}, classifier_activation={classifier_activation!r}"
+        )
     if not 0 <= dropout_rate < 1:
         raise ValueError(f"dropout_rate must be in [0, 1). Received: dropout_rate={dropout_rate!r}")
     if aux_logits and not include_top:

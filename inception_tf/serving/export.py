@@ -89,8 +89,42 @@ class _ServingHead:
         # An empty batch would return empty outputs; say so instead.
         return tf.debugging.assert_positive(tf.shape(batch)[0], message=f"{name}: the batch is empty")
 
+    @staticmethod
+    def check_shape(tensor, name, rank, expected, channels=None):
+        """Runtime check of a fed tensor's rank (and, for images, its 4th dimension).
+
+        A loaded signature, and TF Serving, pass a tensor of any shape to the
+        graph whatever the input signature says; without this check a
+        (1, 32, 32, 1) `images` fails deep inside the model. Grappler folds
+        `Rank` (and anything computed from it) to the traced rank, which would
+        make a plain rank check vacuous; so the rank is read from the runtime
+        `Shape` padded with -1 (no real dimension is negative): the rank is `r`
+        exactly when entry `r - 1` is a dimension and entry `r` is padding.
+
+        Args:
+            tensor: the fed tensor.
+            name: str. The input's name, as the error states it.
+            rank: int. The expected rank.
+            expected: str. The expected shape as the error states it, e.g. "(batch, height, width, 3)".
+            channels: int or None. The expected size of the last dimension.
+
+        Returns:
+            The assert op, for `tf.control_dependencies`.
+        """
+        shape = tf.raw_ops.Shape(input=tensor)
+        padded = tf.concat([shape, tf.fill([rank + 1], -1)], 0)
+        last = padded[rank - 1]
+        ok = tf.logical_and(tf.not_equal(last, -1), tf.equal(padded[rank], -1))
+        if channels is not None:
+            ok = tf.logical_and(ok, tf.equal(last, channels))
+        return tf.debugging.Assert(
+            ok, [f"{name}: expected shape {expected}, received shape", shape], summarize=8, name=f"check_{name}"
+        )
+
     def predict_pixels(self, images):
         """float32 (B, H, W, 3) in [0, 255] -> dict of outputs."""
+        with tf.control_dependencies([self.check_shape(images, IMAGES_INPUT, 4, "(batch, height, width, 3)", 3)]):
+            images = tf.identity(images)
         with tf.control_dependencies([
             self.check_batch(images, "images"),
             tf.debugging.assert_greater_equal(images, 0.0, message="images: values must be in [0, 255]"),
@@ -101,6 +135,8 @@ class _ServingHead:
 
     def predict_bytes(self, image_bytes):
         """string (B,) of encoded images -> dict of outputs."""
+        with tf.control_dependencies([self.check_shape(image_bytes, BYTES_INPUT, 1, "(batch,)")]):
+            image_bytes = tf.identity(image_bytes)
         with tf.control_dependencies([self.check_batch(image_bytes, "image_bytes")]):
             image_bytes = tf.identity(image_bytes)
 

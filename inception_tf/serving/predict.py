@@ -8,6 +8,8 @@ from inception_tf.serving.signatures import BYTES_SIGNATURE, resolve_version_dir
 
 
 def _read(path):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a directory, not an image file; pass the image files themselves.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Image file {path!r} does not exist.")
     with open(path, "rb") as handle:
@@ -27,20 +29,32 @@ def predict_files(model_dir, image_paths, version=None, top_k=5):
         model_dir: str. A model base path (`saved_models/NAME`) or a version directory.
         image_paths: list of str. Image files (JPEG, PNG, GIF, BMP).
         version: int or None. The version to load; None loads the highest.
-        top_k: int. How many classes to list per image (at most the exported k).
+        top_k: int. How many classes to list per image, at most the exported k
+            (the second dimension of the signature's `scores` output).
 
     Returns:
         A list of `(path, [(class_name, score), ...])`, one per image.
 
     Raises:
         FileNotFoundError: no SavedModel, or a missing image file.
-        ValueError: a file that is not an image.
+        IsADirectoryError: an image path that is a directory.
+        ValueError: a file that is not an image; `top_k` above the exported k.
     """
     if not image_paths:
         raise ValueError("No image files given.")
     encoded = [_read(path) for path in image_paths]
-    loaded = tf.saved_model.load(resolve_version_dir(model_dir, version))
-    outputs = loaded.signatures[BYTES_SIGNATURE](image_bytes=tf.constant(encoded))
+    model_path = resolve_version_dir(model_dir, version)
+    loaded = tf.saved_model.load(model_path)
+    signature = loaded.signatures[BYTES_SIGNATURE]
+    exported_k = signature.structured_outputs["scores"].shape[-1]
+    if exported_k is not None and top_k > exported_k:
+        # Listing fewer classes than asked without a word would read as an answer.
+        raise ValueError(
+            f"top_k={top_k} but the SavedModel at {model_path!r} lists at most {exported_k} classes "
+            f"(its scores output has shape (batch, {exported_k})). Pass --top-k {exported_k} or less, "
+            "or export again with a larger --top-k (at most the number of classes)."
+        )
+    outputs = signature(image_bytes=tf.constant(encoded))
     scores = outputs["scores"].numpy()
     if "class_names" in outputs:
         names = [[name.decode() for name in row] for row in outputs["class_names"].numpy()]

@@ -1,6 +1,5 @@
 """GoogLeNet and SlideNet: Table 1 exactly, auxiliary heads, saving, layouts, precision."""
 
-import time
 
 import keras
 import numpy as np
@@ -212,14 +211,6 @@ def test_without_lrn_and_with_slide_relu(rng):
 def test_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         GoogLeNet(**kwargs)
-
-
-def test_construction_time_is_reported(capsys):
-    start = time.perf_counter()
-    GoogLeNet(aux_logits=True)
-    elapsed = time.perf_counter() - start
-    with capsys.disabled():
-        print(f"\n  GoogLeNet(aux_logits=True) built in {elapsed:.2f} s")
 
 
 # --- SlideNet -----------------------------------------------------------------

@@ -75,16 +75,22 @@ def test_augmentation_is_seeded_and_in_range(tfds_dir):
     assert a.shape == (8, 24, 24, 3) and a.min() >= 0.0 and a.max() <= 255.0
 
 
-def test_augment_crop_respects_the_papers_ranges():
+def test_augment_crop_respects_the_papers_ranges(monkeypatch):
+    # Szegedy et al. 2014, section 6: patches of 8%-100% of the image area, aspect ratio in [3/4, 4/3].
+    calls = []
+    sample = tf.image.stateless_sample_distorted_bounding_box
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(tf.image, "stateless_sample_distorted_bounding_box", recording)
     image = tf.reshape(tf.range(100 * 100 * 3, dtype=tf.float32) % 255, (100, 100, 3))
-    for i in range(20):
+    for i in range(5):
         out = data.augment_image(image, 50, tf.constant([i, 3]), photometric=False, flip=False)
         assert out.shape == (50, 50, 3)
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        (100, 100, 3), tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=(1, 2), min_object_covered=0.0,
-        aspect_ratio_range=data.CROP_ASPECT_RATIO_RANGE, area_range=data.CROP_AREA_RANGE)
-    area = int(size[0]) * int(size[1]) / 100 / 100
-    assert 0.08 <= area <= 1.0
+    assert calls and all(tuple(call["area_range"]) == pytest.approx((0.08, 1.0)) for call in calls)
+    assert all(tuple(call["aspect_ratio_range"]) == pytest.approx((0.75, 4 / 3)) for call in calls)
 
 
 @pytest.mark.parametrize(

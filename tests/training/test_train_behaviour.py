@@ -1,0 +1,66 @@
+"""Training behaviour, in process and tiny: loss weights, resumption, finished runs."""
+
+import csv
+import json
+
+import keras
+import pytest
+
+from inception_tf.training import train
+from inception_tf.training.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def tiny(tmp_path, tfds_dir, **overrides):
+    settings = dict(epochs=2, steps_per_epoch=1, batch_size=4, image_size=32, output_dir=str(tmp_path),
+                    data_dir=tfds_dir, verbose=0, seed=11)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def history_rows(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_loss_is_main_plus_three_tenths_of_each_aux(tmp_path, tfds_dir):
+    # The paper: "the losses of the auxiliary classifiers were weighted by 0.3".
+    history = train.train(tiny(tmp_path, tfds_dir, epochs=1))
+    row = history_rows(history.artifacts["history_csv"])[0]
+    for prefix in ("", "val_"):
+        main, aux1, aux2 = (float(row[f"{prefix}{name}_loss"]) for name in ("main", "aux1", "aux2"))
+        assert float(row[f"{prefix}loss"]) == pytest.approx(main + 0.3 * aux1 + 0.3 * aux2, rel=1e-4)
+
+
+def test_interrupted_run_resumes_at_the_right_epoch_and_finished_runs_are_kept(tmp_path, tfds_dir, monkeypatch):
+    class InterruptAfterFirstEpoch(keras.callbacks.TensorBoard):  # the last callback: every file is written
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch == 0:
+                raise _Interrupt()
+
+    config = tiny(tmp_path, tfds_dir, epochs=3)
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks, "TensorBoard", InterruptAfterFirstEpoch)
+        with pytest.raises(_Interrupt):
+            train.train(config)
+
+    history = train.train(config)
+    assert history.metrics["resumed_from_epoch"] == 1
+    assert history.metrics["epochs_run_by_this_process"] == 2
+    assert [row["epoch"] for row in history_rows(history.artifacts["history_csv"])] == ["0", "1", "2"]
+
+    with pytest.raises(FileExistsError, match=r"finished run .*--overwrite.*--run-name"):
+        train.train(config)
+    again = train.train(tiny(tmp_path, tfds_dir, epochs=1, overwrite=True))
+    assert again.metrics["resumed_from_epoch"] == 0
+    assert [row["epoch"] for row in history_rows(again.artifacts["history_csv"])] == ["0"]
+    assert json.loads(open(again.artifacts["metrics"]).read())["epochs_requested"] == 1
