@@ -137,11 +137,12 @@ def _prefix(logs, prefix):
     return {key[len(prefix):]: float(value) for key, value in logs.items() if key.startswith(prefix)}
 
 
-def train(config):
+def train(config, callbacks=()):
     """Trains `config.model` on `config.dataset` and writes the run directory.
 
     Args:
         config: a `TrainConfig`.
+        callbacks: more `keras.callbacks.Callback`s for `model.fit`, run after the run directory's own.
 
     Returns:
         The `keras.callbacks.History` of `model.fit`, with an `artifacts` dict
@@ -184,20 +185,21 @@ def train(config):
             inference = inference_model(model)
         main_accuracy = "val_main_accuracy" if isinstance(model.output, dict) else "val_accuracy"
         guard = _DivergenceGuard()
-        callbacks = [
+        run_callbacks = [
             keras.callbacks.BackupAndRestore(artifacts["backup"], double_checkpoint=True),
             _ResumeNotice(artifacts, config.epochs),  # after the restore, before CSVLogger opens the history
             guard,
             _AtomicBestModel(artifacts["best_model"], main_accuracy, inference),
             keras.callbacks.CSVLogger(artifacts["history_csv"], append=True),
             keras.callbacks.TensorBoard(artifacts["tensorboard"]),
+            *callbacks,
         ]
         history = model.fit(
             _with_output_labels(train_data, model),
             validation_data=_with_output_labels(validation_data, model),
             epochs=config.epochs,
             steps_per_epoch=config.steps_per_epoch,
-            callbacks=callbacks,
+            callbacks=run_callbacks,
             shuffle=False,  # the dataset shuffles itself, seeded
             verbose=config.resolved_verbose(),
         )

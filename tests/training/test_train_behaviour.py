@@ -4,6 +4,7 @@ import csv
 import json
 
 import keras
+import numpy as np
 import pytest
 
 from inception_tf.training import train
@@ -64,3 +65,29 @@ def test_interrupted_run_resumes_at_the_right_epoch_and_finished_runs_are_kept(t
     assert again.metrics["resumed_from_epoch"] == 0
     assert [row["epoch"] for row in history_rows(again.artifacts["history_csv"])] == ["0"]
     assert json.loads(open(again.artifacts["metrics"]).read())["epochs_requested"] == 1
+
+
+def test_ema_saves_the_moving_average_of_the_trained_weights(tmp_path, tfds_dir):
+    # Polyak averaging (the paper's "Polyak averaging ... to create the final model"): the saved model holds
+    # the exponential moving average of the weights along training, not the last weights.
+    class RecordWeights(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.steps = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps.append([np.array(v) for v in self.model.trainable_variables])
+
+    recorder = RecordWeights()
+    history = train.train(tiny(tmp_path, tfds_dir, epochs=1, steps_per_epoch=4, ema=True, aux_logits=False),
+                          callbacks=[recorder])
+    momentum = keras.optimizers.SGD(use_ema=True).ema_momentum  # Keras' default, 0.99
+    expected = [step.copy() for step in recorder.steps[0]]  # the first step starts the average
+    for step in recorder.steps[1:]:
+        expected = [momentum * average + (1 - momentum) * value for average, value in zip(expected, step)]
+    saved = keras.models.load_model(history.artifacts["model"])
+    names = [v.path for v in saved.trainable_variables]
+    for name, got, want, last in zip(names, saved.trainable_variables, expected, recorder.steps[-1]):
+        np.testing.assert_allclose(np.array(got), want, rtol=1e-5, atol=1e-6, err_msg=name)
+    moved = [np.abs(w - l).max() for w, l in zip(expected, recorder.steps[-1])]
+    assert max(moved) > 1e-4  # the average differs from the last weights, so the check can tell them apart
