@@ -48,6 +48,7 @@ __all__ = ["__version__", "register_layers", *_PUBLIC]
 _LAYER_MODULES = (
     "inception_tf.models.inception_module",
     "inception_tf.models.lrn",
+    "inception_tf.models.padding",
     "inception_tf.models.pooling",
     "inception_tf.models.preprocessing",
 )
