@@ -10,7 +10,6 @@ response normalization in the stem, no batch normalization.
 """
 
 import collections
-import os
 
 import keras
 
@@ -18,6 +17,7 @@ from inception_tf.checks import positive_int
 from inception_tf.models.inception_module import InceptionModule
 from inception_tf.models.kernels import check_implementation
 from inception_tf.models.layout import compute_data_format, spatial_dims, standardize_data_format
+from inception_tf.models import pretrained
 from inception_tf.models.lrn import LocalResponseNormalization
 from inception_tf.models.padding import ConstantPadding2D
 from inception_tf.models.pooling import MaxPooling2D
@@ -179,7 +179,8 @@ def GoogLeNet(
 ):
     """GoogLeNet, the network of "Going Deeper with Convolutions" (Szegedy et al. 2014).
 
-    Preprocessing (`ImagePreprocessing`: RGB in [0, 255] to [-1, 1]), stem (7x7/2 conv 64, 3x3/2 max pool, LRN, 1x1 conv 64, 3x3 conv 192, LRN,
+    Preprocessing (`ImagePreprocessing`: RGB in [0, 255] to [-1, 1], or to
+    Caffe's mean-subtracted BGR with ImageNet weights), stem (7x7/2 conv 64, 3x3/2 max pool, LRN, 1x1 conv 64, 3x3 conv 192, LRN,
     3x3/2 max pool), nine Inception modules 3a-5b with Table 1's filter counts
     and 3x3/2 max pools after 3b and 4e, then global average pooling, dropout,
     a linear layer and softmax. Layers are named as in the paper: `preprocessing`,
@@ -195,8 +196,15 @@ def GoogLeNet(
 
     Args:
         include_top: bool. Whether to end in the classifier. Defaults to True.
-        weights: None (random initialisation) or the path of a weights file
-            saved with `model.save_weights`. Defaults to None.
+        weights: None (random initialisation); `"imagenet"`, Caffe's
+            bvlc_googlenet ImageNet weights (68.7% top-1, 88.9% top-5; the
+            ONNX zoo's `googlenet-7.onnx`, downloaded once to
+            `~/.keras/models/` and converted once); the path of that `.onnx`
+            file or of a `.weights.h5` file from `inception-tf convert`; or a
+            file saved with `model.save_weights`. ImageNet weights need
+            `include_top=True` and `classes=1000`, fit any input size, and make
+            the preprocessing Caffe's (`ImagePreprocessing("caffe")`).
+            Defaults to None.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: tuple. `(height, width, 3)` (or channels first), at least
             32x32. Defaults to `(224, 224, 3)`.
@@ -247,7 +255,8 @@ def GoogLeNet(
     >>> model.output_shape
     (None, 10)
     """
-    _check_weights(weights)
+    weights_kind = pretrained.weights_kind(weights)
+    pretrained.check_arguments(weights_kind, include_top, classes)
     _check_choice("pooling", pooling, (None, "avg", "max"))
     _check_choice("relu", relu, ("corrected", "as_written"))
     classes = positive_int("classes", classes)
@@ -263,7 +272,8 @@ def GoogLeNet(
     layout = compute_data_format(data_format)
     x = inputs
     if include_preprocessing:
-        x = ImagePreprocessing("tf", data_format=data_format, name="preprocessing")(x)
+        mode = pretrained.preprocessing_mode(weights_kind)
+        x = ImagePreprocessing(mode, data_format=data_format, name="preprocessing")(x)
     if layout != data_format:
         # TensorFlow has no NCHW convolution on CPU: compute in NHWC.
         x = keras.layers.Permute((2, 3, 1), name="to_channels_last")(x)
@@ -296,25 +306,8 @@ def GoogLeNet(
     outputs = {"main": x, **aux_outputs} if aux_logits else x
     model_inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
     model = keras.Model(model_inputs, outputs, name=name)
-    if weights is not None:
-        model.load_weights(weights)
+    pretrained.load(model, weights, weights_kind, aux_logits=aux_logits)
     return model
-
-
-def _check_weights(weights):
-    if weights is None:
-        return
-    if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(
-            f"weights must be None or the path of a weights file. Received: weights={weights!r}"
-        )
-    if not os.path.exists(weights):
-        hint = (
-            " No pretrained weights ship with inception_tf; train a model and pass "
-            "the file written by model.save_weights()."
-            if str(weights) in ("imagenet",) else ""
-        )
-        raise FileNotFoundError(f"weights file {str(weights)!r} does not exist.{hint}")
 
 
 def inference_model(model):

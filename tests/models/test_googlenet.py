@@ -198,8 +198,9 @@ def test_without_lrn_and_with_slide_relu(rng):
 @pytest.mark.parametrize(
     "kwargs,error,message",
     [
-        ({"weights": "imagenet"}, FileNotFoundError, "No pretrained weights ship"),
-        ({"weights": 3}, ValueError, "weights must be None or the path"),
+        ({"weights": "imagenet", "classes": 10}, ValueError, "need include_top=True and classes=1000"),
+        ({"weights": "missing.weights.h5"}, FileNotFoundError, "does not exist"),
+        ({"weights": 3}, ValueError, "weights must be None, 'imagenet', or the path"),
         ({"input_shape": (31, 64, 3)}, ValueError, "at least 32x32"),
         ({"input_shape": (64, 64)}, ValueError, "input_shape must be"),
         ({"pooling": "mean", "include_top": False}, ValueError, "pooling must be one of"),
