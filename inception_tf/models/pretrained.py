@@ -158,7 +158,7 @@ def imagenet_model():
                      implementation="standard", name="googlenet_imagenet")
 
 
-def convert_onnx(onnx_path, output_path):
+def convert_onnx(onnx_path, output_path, overwrite=True):
     """Converts the zoo's GoogLeNet ONNX file to a Keras `.weights.h5` file, written atomically.
 
     The file holds the weights of `imagenet_model()` and records that they expect
@@ -167,6 +167,7 @@ def convert_onnx(onnx_path, output_path):
     Args:
         onnx_path: str or os.PathLike. The `.onnx` file (checked by `weights.onnx_weights`).
         output_path: str or os.PathLike. Must end in `.weights.h5`.
+        overwrite: bool. Whether to replace an existing `output_path`. Defaults to True.
 
     Returns:
         `output_path`.
@@ -175,9 +176,13 @@ def convert_onnx(onnx_path, output_path):
 
     from inception_tf.models import weights as onnx_weights_module
 
-    output_path = os.fspath(output_path)
+    onnx_path, output_path = os.fspath(onnx_path), os.fspath(output_path)
     if not output_path.endswith(".weights.h5"):
         raise ValueError(f"output_path must end in '.weights.h5'. Received: output_path={output_path!r}")
+    if not os.path.isfile(onnx_path):
+        raise FileNotFoundError(f"ONNX file {onnx_path!r} does not exist.")
+    if os.path.exists(output_path) and not overwrite:
+        raise FileExistsError(f"{output_path} already exists; pass overwrite=True (--overwrite) to replace it.")
     model = imagenet_model()
     onnx_weights_module.assign_weights(model, onnx_weights_module.onnx_weights(model, onnx_path), source=onnx_path)
     with atomic_file(output_path) as temporary:

@@ -198,6 +198,8 @@ def test_truncated_and_foreign_files(zoo_file, small_model, tmp_path):
         weights.onnx_weights(small_model, foreign)
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
         weights.onnx_weights(small_model, tmp_path / "missing.onnx")
+    with pytest.raises(ValueError, match=r"output_path must end in '.weights.h5'. Received: .*x\.h5"):
+        pretrained.convert_onnx(zoo_file, tmp_path / "x.h5")
 
 
 def _set(op_type, index, name, value):
