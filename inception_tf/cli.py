@@ -11,7 +11,7 @@ import os
 import sys
 
 from inception_tf.models.recipes import MODELS
-from inception_tf.training.config import TrainConfig
+from inception_tf.training.config import DEFAULT_DATASET, TrainConfig
 
 
 def _positive_int(text):
@@ -165,6 +165,39 @@ def _convert(args):
     return 0
 
 
+def _evaluate(args):
+    from inception_tf.evaluation import evaluate
+
+    evaluate.run_cli(
+        args.model, args.dataset, args.split, args.crops, batch_size=args.batch_size, data_dir=args.data_dir,
+        limit=args.limit, report_path=args.output, report=args.report, from_logits=args.from_logits,
+    )
+    return 0
+
+
+def _add_evaluate_parser(commands):
+    parser = commands.add_parser(
+        "evaluate", help="top-1/top-5 with the paper's 1, 10 or 144 test crops",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=(
+            "Evaluate a model on a dataset split, averaging softmax over 1, 10 or 144 crops per "
+            "image (Szegedy et al. 2014, Table 3). With --output, results are saved after each "
+            "protocol and a rerun skips protocols already saved."
+        ),
+    )
+    parser.add_argument("--model", required=True, help="a run directory (runs/NAME) or a .keras file")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="tfds name, digits, or folder:PATH")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--crops", type=int, nargs="+", choices=(1, 10, 144), default=[1])
+    parser.add_argument("--batch-size", type=_positive_int, default=144, help="crops per call (1 and 10 crops)")
+    parser.add_argument("--limit", type=_positive_int, default=None, help="only the first LIMIT images")
+    parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    parser.add_argument("--output", default=None, help="JSON report path (enables resuming)")
+    parser.add_argument("--report", choices=("json", "table3"), default="json", help="what to print")
+    parser.add_argument("--from-logits", action="store_true", help="the model outputs logits, not softmax")
+    parser.set_defaults(handler=_evaluate)
+
+
 def _add_train_parser(commands):
     parser = commands.add_parser(
         "train", help="train GoogLeNet or SlideNet", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -256,6 +289,7 @@ def build_parser():
     _add_train_parser(commands)
     _add_export_parsers(commands)
     _add_report_parsers(commands)
+    _add_evaluate_parser(commands)
     _add_weights_parser(commands)
     return parser
 

@@ -25,6 +25,24 @@ def rng():
 
 
 
+def to_nchw(x):
+    """(B, H, W, C) -> (B, C, H, W)."""
+    return np.transpose(x, (0, 3, 1, 2))
+
+
+def to_nhwc(x):
+    """(B, C, H, W) -> (B, H, W, C)."""
+    return np.transpose(x, (0, 2, 3, 1))
+
+
+def compiled_nodes(concrete_function):
+    """Names of the nodes and library functions of a traced graph marked `_XlaMustCompile`."""
+    graph = concrete_function.graph.as_graph_def()
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    functions = [f for f in graph.library.function if f.attr["_XlaMustCompile"].b]
+    return [n.name for n in nodes if n.attr["_XlaMustCompile"].b] + [f.signature.name for f in functions]
+
+
 @pytest.fixture(scope="session")
 def small_googlenet():
     """A 32x32, 10-class GoogLeNet with auxiliary heads (random weights), built once."""
@@ -37,7 +55,7 @@ def small_googlenet():
 @pytest.fixture(scope="session")
 def exported(small_googlenet, tmp_path_factory):
     """(version directory, class names) of `small_googlenet` exported once."""
-    from inception_tf import export
+    from inception_tf.serving import export
 
     names = [f"class_{i}" for i in range(10)]
     base = tmp_path_factory.mktemp("saved_models") / "googlenet"

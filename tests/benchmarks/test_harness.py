@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from inception_tf import bench
+from benchmarks import harness as bench
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_report_is_written_with_every_candidate_and_workload(small_report):
     output, text = small_report
     assert output.read_text() == text
     rows = {tuple(cell.strip() for cell in row.split("|")[1:4]) for row in table_rows(text, "| network |")}
-    for name in ("ours", "ours XLA", "plain Keras"):
+    for name in ("ours", "ours, XLA kernels", "ours XLA", "plain Keras"):
         for workload in ("infer_1", "infer_32", "train_32"):
             assert (name, "float32", workload) in rows
     assert ("ours without LRN", "float32", "train_32") in rows
@@ -38,7 +38,9 @@ def test_report_states_ratios_lrn_share_profile_and_pipelines(small_report):
     assert "| ours / plain Keras | float32 | train_32 |" in text
     assert re.search(r"\| float32 \| infer_32 \| [0-9.]+ \| [0-9.]+ \| -?[0-9.]+% \| ≤ 10% \|", text)
     profile = text.split("## Where a training step goes (float32", 1)[1]
-    assert "Conv2DBackpropFilter" in profile  # the profiler's op types, parsed from its trace
+    # The profiler's op types, parsed from its trace; oneDNN names them differently on each CPU
+    # (Conv2DBackpropFilter, _MklNativeConv2DBackpropFilterWithBias, ...): any convolution gradient.
+    assert re.search(r"Conv2DBackprop(Filter|Input)", profile)
     assert "Matmul peak measured in this run" in text and "float32" in text
     assert "ImageFolder JPEGs, decode + resize" in text
     lrn = float(re.search(r"largest difference ([0-9.e+-]+) of the largest output", text).group(1))
@@ -50,12 +52,13 @@ def test_profile_counts_our_xla_compiled_kernels(rng):
 
     inputs = rng.uniform(-1, 1, (32, 32, 32, 3)).astype("float32")
     labels = rng.integers(0, 1000, 32)
-    (train,) = bench._keras_candidates("ours", lambda: GoogLeNet(input_shape=(32, 32, 3)), "float32", False,
-                                       inputs, labels, ("train_32",))
+    build = lambda: GoogLeNet(input_shape=(32, 32, 3), implementation="xla")  # noqa: E731
+    (train,) = bench._keras_candidates("ours", build, "float32", False, inputs, labels, ("train_32",))
     train.step()  # compiles
     totals = bench._op_profile(train.step)
     assert totals[bench.XLA_KERNELS] > 0  # LRN and max-pool gradients, which the profiler does not name by op
-    assert totals["Conv2DBackpropFilter"] > 0
+    # Whatever kernel names this CPU's oneDNN build picks, the convolution gradients are counted.
+    assert sum(ms for op, ms in totals.items() if re.search(r"Conv2DBackprop(Filter|Input)", op)) > 0
 
 
 @pytest.mark.parametrize(

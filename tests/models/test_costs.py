@@ -4,7 +4,8 @@ import keras
 import pytest
 import tensorflow as tf
 
-from inception_tf import InceptionModule, costs
+from inception_tf import InceptionModule
+from inception_tf.models import costs
 
 
 def tf_profiler_flops(layer, input_shape, op_types):

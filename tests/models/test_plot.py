@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from inception_tf import plot
+from inception_tf.models import plot
 
 # pydot and Graphviz are an optional extra and a system package; .ci/run installs both.
 needs_graphviz = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inception_tf import GoogLeNet, InceptionModule, MaxPooling2D, tracing
-from tests.test_layers import compiled_nodes, to_nchw, to_nhwc
+from inception_tf import GoogLeNet, InceptionModule, MaxPooling2D
+from tests.conftest import compiled_nodes, to_nchw, to_nhwc
 
 # (input shape, pool size, strides, padding): GoogLeNet's two kinds, odd sizes, windows that
 # overhang the input, non-square windows and strides, a stride equal to the window.
@@ -53,14 +53,14 @@ def numpy_max_pool_gradient(x, dy, pool_size, strides, padding):
     return dx
 
 
-def traced_pool_and_gradient(layer, x, jit_compile=False):
+def traced_pool_and_gradient(layer, x, jit_compile=False, training=True):
     """The layer's output and input gradient of sum(y * w), traced as `fit` traces it."""
 
     @tf.function(jit_compile=jit_compile)
     def run(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = layer(x)
+            y = layer(x, training=training)
             weights = tf.cast(tf.reshape(tf.range(tf.size(y)) % 7 - 3, tf.shape(y)), y.dtype)
             loss = tf.reduce_sum(y * weights)
         return y, tape.gradient(loss, x), weights
@@ -87,7 +87,7 @@ def graph_op_types(concrete_function):
 @pytest.mark.parametrize("shape, pool_size, strides, padding", CASES)
 def test_traced_gradient_is_compiled_and_equals_maxpoolgrad(rng, shape, pool_size, strides, padding):
     x = relu_input(rng, shape)
-    layer = MaxPooling2D(pool_size, strides, padding=padding)
+    layer = MaxPooling2D(pool_size, strides, padding=padding, implementation="xla")
     run, (y, grad, weights) = traced_pool_and_gradient(layer, x)
     concrete = run.get_concrete_function(tf.constant(x))
     assert compiled_nodes(concrete)
@@ -101,7 +101,7 @@ def test_traced_gradient_is_compiled_and_equals_maxpoolgrad(rng, shape, pool_siz
 
 def test_inside_a_jit_compiled_function_the_gradient_joins_its_cluster(rng):
     x = relu_input(rng, (2, 12, 12, 8))
-    layer = MaxPooling2D(3, 2, padding="same")
+    layer = MaxPooling2D(3, 2, padding="same", implementation="xla")
     run, (y, grad, weights) = traced_pool_and_gradient(layer, x, jit_compile=True)
     assert not compiled_nodes(run.get_concrete_function(tf.constant(x)))  # no nested kernel
     expected_y, expected_grad = eager_tensorflow_gradient(x, weights, (3, 3), (2, 2), "same")
@@ -109,19 +109,22 @@ def test_inside_a_jit_compiled_function_the_gradient_joins_its_cluster(rng):
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-6, atol=1e-5)
 
 
-def test_serving_graph_uses_tensorflow_pooling_only(rng):
+@pytest.mark.parametrize("implementation,training", [("standard", True), ("auto", False), ("auto", None),
+                                                     ("xla", False)])
+def test_standard_and_inference_calls_trace_tensorflow_pooling_only(rng, implementation, training):
     x = relu_input(rng, (2, 9, 9, 4))
-    layer = MaxPooling2D(3, 1, padding="same")
-    with tracing.serving_graph():
-        concrete = tf.function(layer).get_concrete_function(tf.TensorSpec((None, 9, 9, 4)))
-    assert not compiled_nodes(concrete)
+    layer = MaxPooling2D(3, 1, padding="same", implementation=implementation)
+    run, (y, grad, weights) = traced_pool_and_gradient(layer, x, training=training)
+    concrete = run.get_concrete_function(tf.constant(x))
+    # The forward pool is TensorFlow's op on every path; only "xla" compiles the gradient.
+    assert bool(compiled_nodes(concrete)) == (implementation == "xla")
     assert "MaxPool" in graph_op_types(concrete)
-    np.testing.assert_array_equal(concrete(tf.constant(x)), tf.nn.max_pool2d(x, 3, 1, "SAME"))
+    np.testing.assert_array_equal(y, tf.nn.max_pool2d(x, 3, 1, "SAME"))
 
 
 def test_windows_above_3x3_use_tensorflows_gradient(rng):
     x = relu_input(rng, (2, 12, 12, 3))
-    layer = MaxPooling2D(5, 2, padding="same")
+    layer = MaxPooling2D(5, 2, padding="same", implementation="xla")
     run, (y, grad, weights) = traced_pool_and_gradient(layer, x)
     concrete = run.get_concrete_function(tf.constant(x))
     assert not compiled_nodes(concrete)
@@ -133,8 +136,8 @@ def test_windows_above_3x3_use_tensorflows_gradient(rng):
 def test_channels_first_traced_equals_channels_last(rng):
     x = relu_input(rng, (2, 10, 10, 6))
     _, (nchw, nchw_grad, _) = traced_pool_and_gradient(
-        MaxPooling2D(3, 2, padding="same", data_format="channels_first"), to_nchw(x))
-    _, (nhwc, nhwc_grad, _) = traced_pool_and_gradient(MaxPooling2D(3, 2, padding="same"), x)
+        MaxPooling2D(3, 2, padding="same", data_format="channels_first", implementation="xla"), to_nchw(x))
+    _, (nhwc, nhwc_grad, _) = traced_pool_and_gradient(MaxPooling2D(3, 2, padding="same", implementation="xla"), x)
     np.testing.assert_array_equal(to_nhwc(np.asarray(nchw)), nhwc)
     # The gradient weights follow each layout's flattening order, so compare against its own reference.
     weights = np.reshape(np.arange(nchw.numpy().size) % 7 - 3, nchw.shape).astype(np.float32)
@@ -146,7 +149,7 @@ def test_channels_first_traced_equals_channels_last(rng):
 def test_bfloat16_gradient_equals_maxpoolgrad(rng):
     x = relu_input(rng, (2, 14, 14, 8))
     xb = tf.cast(x, tf.bfloat16).numpy()
-    run, (y, grad, weights) = traced_pool_and_gradient(MaxPooling2D(3, 1, padding="same", dtype="bfloat16"), xb)
+    run, (y, grad, weights) = traced_pool_and_gradient(MaxPooling2D(3, 1, padding="same", dtype="bfloat16", implementation="xla"), xb)
     assert grad.dtype == tf.bfloat16
     expected_y, expected_grad = eager_tensorflow_gradient(xb, weights, (3, 3), (1, 1), "same")
     np.testing.assert_array_equal(tf.cast(y, tf.float32), tf.cast(expected_y, tf.float32))
@@ -155,9 +158,11 @@ def test_bfloat16_gradient_equals_maxpoolgrad(rng):
 
 
 def test_config_and_keras_file_round_trip(tmp_path, rng):
-    layer = MaxPooling2D((2, 3), strides=(1, 2), padding="same", data_format="channels_first", name="pool")
+    layer = MaxPooling2D((2, 3), strides=(1, 2), padding="same", data_format="channels_first",
+                         implementation="xla", name="pool")
     clone = MaxPooling2D.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+    assert clone.implementation == "xla"
     inputs = keras.Input((4, 9, 9))
     model = keras.Model(inputs, MaxPooling2D(3, 2, padding="same")(inputs))
     x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
@@ -179,13 +184,13 @@ def test_googlenet_and_inception_module_pool_with_it():
 
 def test_inception_module_traced_gradients_equal_eager_ones(rng):
     x = relu_input(rng, (2, 10, 10, 6))
-    module = InceptionModule(4, 2, 4, 2, 4, 4)
+    module = InceptionModule(4, 2, 4, 2, 4, 4, implementation="xla")
     module.build((None, 10, 10, 6))
 
     def gradients(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = tf.reduce_sum(module(x) ** 2)
+            loss = tf.reduce_sum(module(x, training=True) ** 2)
         return tape.gradient(loss, [x] + module.trainable_weights)
 
     eager = gradients(tf.constant(x))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from inception_tf import report
-from tests.test_googlenet import TABLE_1
+from inception_tf.models import report
+from tests.models.test_googlenet import TABLE_1
 
 
 def module_mult_adds(size, cin, f1, r3, f3, r5, f5, pp):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inception_tf import slide
+from inception_tf.models import slide
 
 GOOGLENET_3A = (64, 96, 128, 16, 32, 32)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inception_tf import serving
+from inception_tf.serving import clients as serving
 
 
 def test_urls():

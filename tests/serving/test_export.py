@@ -13,7 +13,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.framework import op_def_registry
 
 import inception_tf
-from inception_tf import data, export
+from inception_tf.serving import export
+from inception_tf.training import data
 
 # A 1x1 GIF (the smallest valid GIF89a file).
 GIF_1X1 = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -41,7 +42,8 @@ def pixels(rng):
 
 
 def keras_probabilities(model, images):
-    return np.asarray(inception_tf.inference_model(model)(data.normalize(images)))
+    """The Keras model's own answer on [0, 255] pixels (it carries its preprocessing)."""
+    return np.asarray(inception_tf.inference_model(model)(images))
 
 
 def test_tf_serving_layout(exported):

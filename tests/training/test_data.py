@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from inception_tf import data
+from inception_tf.training import data
 
 
 @pytest.fixture(scope="session")
@@ -40,15 +40,12 @@ def test_digits_images_are_sklearns_scaled(tfds_dir):
     assert sum(len(v) for v in by_label.values()) == len(reference.target[::5])
 
 
-def test_normalize_maps_0_255_to_minus_1_1():
-    np.testing.assert_allclose(data.normalize(tf.constant([0.0, 127.5, 255.0])), [-1.0, 0.0, 1.0])
-
-
 def test_digits_pipeline_shapes_and_range(tfds_dir):
     dataset = data.make_dataset("digits", "train", image_size=32, batch_size=16, data_dir=tfds_dir)
     images, labels = first_batch(dataset)
     assert images.shape == (16, 32, 32, 3) and images.dtype == np.float32
-    assert images.min() >= -1.0 and images.max() <= 1.0 and images.max() > 0.5
+    # Pixels in [0, 255]: the model normalises (ImagePreprocessing); digits' ink reaches 255.
+    assert images.min() >= 0.0 and images.max() <= 255.0 and images.max() > 200
     np.testing.assert_array_equal(images[..., 0], images[..., 2])  # grayscale repeated as RGB
     assert labels.dtype == np.int64 and set(labels) <= set(range(10))
     gray, _ = first_batch(data.make_dataset("digits", "train", image_size=28, batch_size=4,
@@ -75,7 +72,7 @@ def test_augmentation_is_seeded_and_in_range(tfds_dir):
     a, b, c = batch(1), batch(1), batch(2)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    assert a.shape == (8, 24, 24, 3) and a.min() >= -1.0 and a.max() <= 1.0
+    assert a.shape == (8, 24, 24, 3) and a.min() >= 0.0 and a.max() <= 255.0
 
 
 def test_augment_crop_respects_the_papers_ranges():
@@ -101,7 +98,7 @@ def test_tfds_pipelines_with_mock_data(name, split, channels_in):
     assert [b[0].shape[0] for b in batches] == [5, 5, 2]
     for images, labels in batches:
         assert images.shape[1:] == (40, 40, 3) and images.dtype == tf.float32
-        assert float(tf.reduce_min(images)) >= -1.0 and float(tf.reduce_max(images)) <= 1.0
+        assert float(tf.reduce_min(images)) >= 0.0 and float(tf.reduce_max(images)) <= 255.0
         assert labels.dtype == tf.int64
 
 
@@ -126,7 +123,7 @@ def test_image_folder_with_real_jpeg_and_png_files(tmp_path):
     images, labels = first_batch(data.make_dataset(name, "train", image_size=32, batch_size=8))
     assert images.shape == (4, 32, 32, 3)
     for image, label in zip(images, labels):
-        red = (image[..., 0].mean() + 1) * 127.5
+        red = image[..., 0].mean()
         assert red == pytest.approx(255 * label, abs=6)
 
 
@@ -147,10 +144,11 @@ def test_bad_arguments(tfds_dir, kwargs, error, message):
         data.make_dataset(**kwargs)
 
 
-def test_import_inception_tf_registers_digits():
+def test_importing_the_data_pipelines_registers_digits():
     import subprocess
     import sys
 
-    code = "import tensorflow_datasets as tfds, inception_tf; print('digits' in tfds.list_builders(with_community_datasets=False))"
+    code = ("import tensorflow_datasets as tfds, inception_tf.training.data; "
+            "print('digits' in tfds.list_builders(with_community_datasets=False))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.stdout.strip().splitlines()[-1] == "True", result.stderr[-2000:]

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inception_tf import distribute, export
+from inception_tf.serving import export
+from inception_tf.training import distribute, keras_compat
 
 
 def two_workers_config(index, ports):
@@ -80,10 +81,10 @@ def test_tpu_without_a_tpu(monkeypatch):
 
 
 def test_multi_worker_patch_is_guarded_to_known_versions(monkeypatch):
-    assert distribute.keras_multi_worker_needs_patch() == (keras.__version__.startswith("3.") and
+    assert keras_compat.keras_multi_worker_needs_patch() == (keras.__version__.startswith("3.") and
                                                           int(keras.__version__.split(".")[1]) <= 15)
     monkeypatch.setattr(keras, "__version__", "3.16.0")
-    assert not distribute.keras_multi_worker_needs_patch()
+    assert not keras_compat.keras_multi_worker_needs_patch()
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""
@@ -92,7 +93,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
-    from inception_tf.train import TrainConfig, train
+    from inception_tf.training.train import TrainConfig, train
     out = sys.argv[1]
     weights = {}
     for strategy, per_replica in (("mirrored", 16), ("one_device", 32)):
@@ -132,7 +133,7 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
                "--output-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "tfds"), "--verbose", "2",
                "--export-dir", str(tmp_path / "saved")]
     # Prepare the dataset once so the two workers do not race to write it.
-    from inception_tf import data
+    from inception_tf.training import data
     data.dataset_info("digits", str(tmp_path / "tfds"))
     workers = [
         subprocess.Popen(command, env={**os.environ, "TF_CONFIG": two_workers_config(i, ports)},

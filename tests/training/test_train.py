@@ -13,8 +13,8 @@ import keras
 import numpy as np
 import pytest
 
-from inception_tf import train
-from inception_tf.train import TrainConfig
+from inception_tf.training import train
+from inception_tf.training.train import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_diverging_run_stops_with_a_clear_message(tmp_path, tfds_dir):
      ("strategy", "gpu", "strategy must be one of"), ("epochs", 0, "epochs must be a positive integer"),
      ("batch_size", -1, "batch_size must be"), ("learning_rate", -0.1, "learning_rate must be"),
      ("learning_rate", float("nan"), "learning_rate must be"), ("image_size", 0, "image_size must be"),
-     ("lr_decay_epochs", 0, "lr_decay_epochs must be positive")],
+     ("lr_decay_epochs", 0, "lr_decay_epochs must be a positive number")],
 )
 def test_bad_config_values_are_named(field, value, message):
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,146 @@
+"""LocalResponseNormalization: Caffe's formula, TensorFlow's op, and the XLA kernels."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inception_tf import LocalResponseNormalization
+from tests.conftest import compiled_nodes, to_nchw, to_nhwc
+
+
+def numpy_lrn_caffe(x, local_size=5, alpha=1e-4, beta=0.75, k=1.0):
+    """Caffe's ACROSS_CHANNELS LRN in float64 (NHWC): alpha divided by local_size."""
+    x = x.astype(np.float64)
+    half = local_size // 2
+    channels = x.shape[-1]
+    padded = np.pad(x ** 2, [(0, 0)] * 3 + [(half, half)])
+    window = sum(padded[..., i : i + channels] for i in range(local_size))
+    return x / (k + alpha / local_size * window) ** beta
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+@pytest.mark.parametrize("params", [{}, {"depth_radius": 3, "bias": 2.0, "alpha": 1e-3, "beta": 0.5}])
+def test_lrn_equals_tf_nn_lrn(rng, scale, params):
+    x = (rng.standard_normal((2, 9, 9, 24)) * scale).astype(np.float32)
+    layer = LocalResponseNormalization(**params)
+    expected = tf.nn.local_response_normalization(
+        x, depth_radius=layer.depth_radius, bias=layer.bias, alpha=layer.alpha, beta=layer.beta
+    )
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("params", [{}, {"depth_radius": 1, "bias": 2.0, "alpha": 1e-3, "beta": 0.6}])
+def test_lrn_portable_path_equals_tf_nn_lrn(rng, params):
+    # The keras.ops implementation other backends and channels_first use.
+    x = (rng.standard_normal((2, 7, 7, 20)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(**params)
+    expected = tf.nn.local_response_normalization(
+        x, depth_radius=layer.depth_radius, bias=layer.bias, alpha=layer.alpha, beta=layer.beta)
+    np.testing.assert_allclose(layer._portable_lrn(tf.constant(x)), expected, rtol=1e-6, atol=1e-6)
+
+
+def graph_lrn(layer, x):
+    """The layer's output and its input gradient (of sum(y * w)), traced as fit/predict trace it."""
+    weights = tf.constant(np.linspace(-1, 1, x.size, dtype=np.float32).reshape(x.shape))
+
+    @tf.function
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
+        return y, tape.gradient(loss, x)
+
+    return run, run(tf.constant(x)), weights
+
+
+@pytest.mark.parametrize("params", [{}, {"depth_radius": 3, "bias": 2.0, "alpha": 1e-3, "beta": 0.5}])
+def test_lrn_xla_kernels_are_compiled_and_equal_tf_nn_lrn(rng, params):
+    x = (rng.standard_normal((3, 8, 8, 64)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(**params, implementation="xla")
+    run, (y, grad), weights = graph_lrn(layer, x)
+    assert compiled_nodes(run.get_concrete_function(tf.constant(x)))
+    with tf.GradientTape() as tape:
+        xt = tf.constant(x)
+        tape.watch(xt)
+        expected = tf.nn.local_response_normalization(
+            xt, depth_radius=layer.depth_radius, bias=layer.bias, alpha=layer.alpha, beta=layer.beta)
+        expected_grad = tape.gradient(tf.reduce_sum(expected * weights), xt)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_inside_a_jit_compiled_function_joins_its_cluster(rng):
+    x = (rng.standard_normal((2, 5, 5, 16)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(implementation="xla")
+    jitted = tf.function(lambda x: layer(x, training=True), jit_compile=True)
+    assert not compiled_nodes(jitted.get_concrete_function(tf.TensorSpec((None, 5, 5, 16))))  # no nested kernel
+    np.testing.assert_allclose(jitted(tf.constant(x)), layer(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("implementation,training", [("standard", True), ("auto", False), ("auto", None)])
+def test_lrn_standard_and_inference_calls_use_tensorflows_op_only(rng, implementation, training):
+    x = (rng.standard_normal((2, 5, 5, 16)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(implementation=implementation)
+    concrete = tf.function(lambda x: layer(x, training=training)).get_concrete_function(
+        tf.TensorSpec((None, 5, 5, 16)))
+    assert not compiled_nodes(concrete)
+    assert "LRN" in {node.op for node in concrete.graph.as_graph_def().node}
+    np.testing.assert_allclose(concrete(tf.constant(x)), layer(x), rtol=1e-6, atol=1e-6)
+
+
+def test_lrn_channels_first_traced_equals_channels_last(rng):
+    x = (rng.standard_normal((2, 6, 6, 12)) * 20).astype(np.float32)
+    _, (nchw, nchw_grad), _ = graph_lrn(
+        LocalResponseNormalization(data_format="channels_first", implementation="xla"), to_nchw(x))
+    _, (nhwc, nhwc_grad), _ = graph_lrn(LocalResponseNormalization(implementation="xla"), x)
+    np.testing.assert_allclose(to_nhwc(np.asarray(nchw)), nhwc, rtol=1e-6, atol=1e-6)
+    assert nchw_grad.shape == to_nchw(x).shape
+
+
+def test_lrn_defaults_are_caffe_googlenet(rng):
+    x = (rng.standard_normal((2, 5, 5, 16)) * 50).astype(np.float32)
+    np.testing.assert_allclose(LocalResponseNormalization()(x), numpy_lrn_caffe(x), rtol=1e-6)
+
+
+def test_lrn_channels_first(rng):
+    x = (rng.standard_normal((2, 6, 6, 10)) * 20).astype(np.float32)
+    nchw = LocalResponseNormalization(data_format="channels_first")(to_nchw(x))
+    np.testing.assert_allclose(to_nhwc(np.asarray(nchw)), LocalResponseNormalization()(x), rtol=1e-6)
+
+
+def test_lrn_under_mixed_bfloat16_normalises_in_float32(rng):
+    x = (rng.standard_normal((2, 6, 6, 32)) * 20).astype(np.float32)
+    x = np.asarray(tf.cast(tf.cast(x, tf.bfloat16), tf.float32))  # what autocasting feeds it
+    reference = np.asarray(LocalResponseNormalization()(x))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    layer = LocalResponseNormalization()
+    out = layer(x)
+    _, (traced, _), _ = graph_lrn(LocalResponseNormalization(implementation="xla"), x)
+    for result in (out, traced):  # eager (TensorFlow's op) and traced (XLA kernel)
+        assert keras.backend.standardize_dtype(result.dtype) == "bfloat16"
+        # Only the final rounding to bfloat16 (8 significant bits) separates the two.
+        np.testing.assert_allclose(np.asarray(result, np.float32), reference, rtol=2 ** -8, atol=0)
+
+
+def test_lrn_round_trip(tmp_path, rng):
+    inputs = keras.Input((6, 6, 8))
+    model = keras.Model(inputs, LocalResponseNormalization(depth_radius=1, alpha=1e-2, name="lrn")(inputs))
+    model.save(tmp_path / "lrn.keras")
+    loaded = keras.models.load_model(tmp_path / "lrn.keras")
+    x = (rng.standard_normal((2, 6, 6, 8)) * 10).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), model(x))
+    assert loaded.get_layer("lrn").get_config()["alpha"] == pytest.approx(1e-2)
+    assert loaded.get_layer("lrn").implementation == "auto"
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [({"depth_radius": -1}, "depth_radius"), ({"depth_radius": 2.5}, "depth_radius"),
+     ({"beta": "x"}, "beta"), ({"bias": 0.0, "alpha": 0.0}, "bias or alpha"),
+     ({"implementation": "fast"}, "implementation must be one of")],
+)
+def test_lrn_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LocalResponseNormalization(**kwargs)
