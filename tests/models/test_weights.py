@@ -224,12 +224,21 @@ def _drop(name):
     return change
 
 
+def _add_aux_conv(graph):
+    """A Conv the model has no layer for, as a file with Caffe's auxiliary heads would have."""
+    graph.initializer.extend([onnx.numpy_helper.from_array(np.zeros((128, 512, 1, 1), np.float32), "loss1/conv_w_0"),
+                              onnx.numpy_helper.from_array(np.zeros(128, np.float32), "loss1/conv_b_0")])
+    graph.node.append(onnx.helper.make_node("Conv", ["inception_4a/output_1", "loss1/conv_w_0", "loss1/conv_b_0"],
+                                            ["loss1/conv_1"], kernel_shape=[1, 1]))
+
+
 @pytest.mark.parametrize("change,message", [
     (_replace("inception_4c/5x5_w_0", (64, 24, 3, 3)),
      r"'inception_4c/5x5_w_0' has shape \(64, 24, 3, 3\) \(ONNX\), \(3, 3, 24, 64\) in our layout, "
      r"but our layer 'inception_4c/branch_5x5' needs a kernel of shape \(5, 5, 24, 64\)"),
     (_replace("loss3/classifier_b_0", (1001,)), r"'loss3/classifier_b_0' has shape \(1001,\).*'logits'.*\(1000,\)"),
     (_drop("inception_3a/pool_proj_b_0"), "no initializer 'inception_3a/pool_proj_b_0'"),
+    (_add_aux_conv, r"Conv weights with no layer here: \['loss1/conv_w_0'\]"),
     (_set("Conv", 0, "pads", [2, 2, 3, 3]), r"Conv 'conv1/7x7_s2' \(our layer 'conv1'\).*'pads': \[2, 2, 3, 3\]"),
     (_set("LRN", 1, "alpha", 2e-5), "LRN 'conv2/norm2_1'"),
     (_set("MaxPool", 0, "pads", [1, 1, 1, 1]), r"MaxPool 'pool1/3x3_s2_1'.*pads \[1, 1, 1, 1\]"),
