@@ -11,6 +11,8 @@ The package has three wings:
   `tf.distribute` strategies, `train(TrainConfig(...))`.
 - `inception_tf.serving`: SavedModel export, `predict` from an export, and
   REST/gRPC request builders for TF Serving (the clients need no TensorFlow).
+- `inception_tf.imagenet`: the 1000 ImageNet classes and `decode_predictions`
+  (numpy only), for `GoogLeNet(weights="imagenet")`.
 
 Importing the package sets no environment variables and imports neither
 Keras nor TensorFlow: each public name loads its module on first use.
@@ -39,6 +41,7 @@ _PUBLIC = {
     "train": "inception_tf.training.train",
     "get_strategy": "inception_tf.training.distribute",
     "export_saved_model": "inception_tf.serving.export",
+    "decode_predictions": "inception_tf.imagenet",
 }
 
 __all__ = ["__version__", "register_layers", *_PUBLIC]
@@ -48,6 +51,7 @@ __all__ = ["__version__", "register_layers", *_PUBLIC]
 _LAYER_MODULES = (
     "inception_tf.models.inception_module",
     "inception_tf.models.lrn",
+    "inception_tf.models.padding",
     "inception_tf.models.pooling",
     "inception_tf.models.preprocessing",
 )

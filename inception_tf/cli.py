@@ -153,6 +153,18 @@ def _plot(args):
     return 0
 
 
+def _convert(args):
+    import time
+
+    from inception_tf.models import pretrained
+
+    start = time.perf_counter()
+    path = pretrained.convert_onnx(args.source, args.output, overwrite=args.overwrite)
+    print(f"{path} ({os.path.getsize(path):,} bytes, {time.perf_counter() - start:.1f} s); "
+          f"load it with GoogLeNet(weights={path!r})")
+    return 0
+
+
 def _evaluate(args):
     from inception_tf.evaluation import evaluate
 
@@ -252,6 +264,21 @@ def _add_report_parsers(commands):
     parser.set_defaults(handler=_plot)
 
 
+def _add_weights_parser(commands):
+    parser = commands.add_parser(
+        "convert", help="convert the ONNX zoo's googlenet-7.onnx (Caffe's ImageNet weights) to .weights.h5",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=(
+            "Check and convert the ONNX model zoo's GoogLeNet (Caffe's bvlc_googlenet) to a Keras weights "
+            "file for GoogLeNet(weights=OUTPUT), which then preprocesses the Caffe way."
+        ),
+    )
+    parser.add_argument("source", help="the .onnx file (googlenet-7.onnx)")
+    parser.add_argument("--output", default="googlenet_imagenet.weights.h5", help="a .weights.h5 file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.set_defaults(handler=_convert)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="inception-tf",
@@ -263,6 +290,7 @@ def build_parser():
     _add_export_parsers(commands)
     _add_report_parsers(commands)
     _add_evaluate_parser(commands)
+    _add_weights_parser(commands)
     return parser
 
 
@@ -274,7 +302,7 @@ def main(argv=None):
     runtime.configure(tensorflow_logs=args.tf_logs)
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, ImportError) as error:
         print(f"inception-tf {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -10,7 +10,6 @@ response normalization in the stem, no batch normalization.
 """
 
 import collections
-import os
 
 import keras
 
@@ -18,7 +17,9 @@ from inception_tf.checks import positive_int
 from inception_tf.models.inception_module import InceptionModule
 from inception_tf.models.kernels import check_implementation
 from inception_tf.models.layout import compute_data_format, spatial_dims, standardize_data_format
+from inception_tf.models import pretrained
 from inception_tf.models.lrn import LocalResponseNormalization
+from inception_tf.models.padding import ConstantPadding2D
 from inception_tf.models.pooling import MaxPooling2D
 from inception_tf.models.preprocessing import ImagePreprocessing
 from inception_tf.models.recipes import GOOGLENET_IMAGE_SIZE, SLIDENET_IMAGE_SIZE
@@ -101,18 +102,23 @@ def _inputs(input_tensor, input_shape, name="images"):
     return input_tensor
 
 
-def _conv(filters, kernel_size, name, data_format, kernel_initializer, strides=1):
+def _conv(filters, kernel_size, name, data_format, kernel_initializer, strides=1, padding="same"):
     return keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", activation="relu",
+        filters, kernel_size, strides=strides, padding=padding, activation="relu",
         data_format=data_format, kernel_initializer=kernel_initializer, name=name,
     )
 
 
-def _max_pool(name, data_format, implementation):
-    # SAME padding reproduces Table 1's sizes (112 -> 56 -> 28 -> 14 -> 7), as
-    # Caffe's ceil-mode pooling does.
-    return MaxPooling2D(3, strides=2, padding="same", data_format=data_format, implementation=implementation,
-                        name=name)
+def _max_pool(x, name, data_format, implementation):
+    """Caffe's ceil-mode 3x3/2 max pool: `(B, H, W, C) -> (B, ceil((H - 3) / 2) + 1, ..., C)`.
+
+    One row and column at the bottom and right that never win the max, then a
+    VALID pool (`padding.py`). Table 1's sizes follow: 112 -> 56 -> 28 -> 14 -> 7.
+    Keras' SAME pooling agrees at even sizes only, and pads the top at odd ones.
+    """
+    x = ConstantPadding2D(((0, 1), (0, 1)), data_format=data_format, name=f"{name}_pad")(x)
+    return MaxPooling2D(3, strides=2, padding="valid", data_format=data_format, implementation=implementation,
+                        name=name)(x)
 
 
 def _lrn(name, data_format, implementation):
@@ -121,15 +127,17 @@ def _lrn(name, data_format, implementation):
 
 def _stem(x, lrn, data_format, kernel_initializer, implementation):
     """Table 1's first rows: (B, 224, 224, 3) -> (B, 28, 28, 192)."""
-    x = _conv(64, 7, "conv1", data_format, kernel_initializer, strides=2)(x)  # (B, 112, 112, 64)
-    x = _max_pool("pool1", data_format, implementation)(x)          # (B, 56, 56, 64)
+    # Caffe pads conv1 by 3 on every side; Keras' SAME would pad 2 before and 3 after at 224.
+    x = keras.layers.ZeroPadding2D(3, data_format=data_format, name="conv1_pad")(x)      # (B, 230, 230, 3)
+    x = _conv(64, 7, "conv1", data_format, kernel_initializer, strides=2, padding="valid")(x)  # (B, 112, 112, 64)
+    x = _max_pool(x, "pool1", data_format, implementation)          # (B, 56, 56, 64)
     if lrn:
         x = _lrn("lrn1", data_format, implementation)(x)
     x = _conv(64, 1, "conv2_reduce", data_format, kernel_initializer)(x)     # (B, 56, 56, 64)
     x = _conv(192, 3, "conv2", data_format, kernel_initializer)(x)           # (B, 56, 56, 192)
     if lrn:
         x = _lrn("lrn2", data_format, implementation)(x)
-    return _max_pool("pool2", data_format, implementation)(x)       # (B, 28, 28, 192)
+    return _max_pool(x, "pool2", data_format, implementation)       # (B, 28, 28, 192)
 
 
 def _auxiliary_classifier(x, name, classes, classifier_activation, data_format):
@@ -171,18 +179,32 @@ def GoogLeNet(
 ):
     """GoogLeNet, the network of "Going Deeper with Convolutions" (Szegedy et al. 2014).
 
-    Preprocessing (`ImagePreprocessing`: RGB in [0, 255] to [-1, 1]), stem (7x7/2 conv 64, 3x3/2 max pool, LRN, 1x1 conv 64, 3x3 conv 192, LRN,
+    Preprocessing (`ImagePreprocessing`: RGB in [0, 255] to [-1, 1], or to
+    Caffe's mean-subtracted BGR with ImageNet weights), stem (7x7/2 conv 64, 3x3/2 max pool, LRN, 1x1 conv 64, 3x3 conv 192, LRN,
     3x3/2 max pool), nine Inception modules 3a-5b with Table 1's filter counts
     and 3x3/2 max pools after 3b and 4e, then global average pooling, dropout,
-    a linear layer and softmax. Layers are named as in the paper: `preprocessing`, `conv1`,
-    `pool1`, `lrn1`, `conv2_reduce`, `conv2`, `lrn2`, `pool2`,
-    `inception_3a` ... `inception_5b`, `pool3`, `pool4`, `avg_pool`,
-    `dropout`, `logits`, `predictions`.
+    a linear layer and softmax. Layers are named as in the paper: `preprocessing`,
+    `conv1_pad`, `conv1`, `pool1_pad`, `pool1`, `lrn1`, `conv2_reduce`, `conv2`,
+    `lrn2`, `pool2_pad`, `pool2`, `inception_3a` ... `inception_5b`, `pool3_pad`,
+    `pool3`, `pool4_pad`, `pool4`, `avg_pool`, `dropout`, `logits`, `predictions`.
+
+    The geometry is Caffe's `bvlc_googlenet` at every input size: conv1 pads 3
+    on every side (`floor((H - 1) / 2) + 1` rows out), and the four 3x3/2 max
+    pools round up (`ceil((H - 3) / 2) + 1`), so its ImageNet weights compute
+    the same function here. At 224x224 the sizes are Table 1's: 112, 56, 28,
+    14, 7.
 
     Args:
         include_top: bool. Whether to end in the classifier. Defaults to True.
-        weights: None (random initialisation) or the path of a weights file
-            saved with `model.save_weights`. Defaults to None.
+        weights: None (random initialisation); `"imagenet"`, Caffe's
+            bvlc_googlenet ImageNet weights (68.7% top-1, 88.9% top-5; the
+            ONNX zoo's `googlenet-7.onnx`, downloaded once to
+            `~/.keras/models/` and converted once); the path of that `.onnx`
+            file or of a `.weights.h5` file from `inception-tf convert`; or a
+            file saved with `model.save_weights`. ImageNet weights need
+            `include_top=True` and `classes=1000`, fit any input size, and make
+            the preprocessing Caffe's (`ImagePreprocessing("caffe")`).
+            Defaults to None.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: tuple. `(height, width, 3)` (or channels first), at least
             32x32. Defaults to `(224, 224, 3)`.
@@ -233,7 +255,8 @@ def GoogLeNet(
     >>> model.output_shape
     (None, 10)
     """
-    _check_weights(weights)
+    weights_kind = pretrained.weights_kind(weights)
+    pretrained.check_arguments(weights_kind, include_top, classes)
     _check_choice("pooling", pooling, (None, "avg", "max"))
     _check_choice("relu", relu, ("corrected", "as_written"))
     classes = positive_int("classes", classes)
@@ -255,7 +278,8 @@ def GoogLeNet(
     layout = compute_data_format(data_format)
     x = inputs
     if include_preprocessing:
-        x = ImagePreprocessing("tf", data_format=data_format, name="preprocessing")(x)
+        mode = pretrained.preprocessing_mode(weights_kind)
+        x = ImagePreprocessing(mode, data_format=data_format, name="preprocessing")(x)
     if layout != data_format:
         # TensorFlow has no NCHW convolution on CPU: compute in NHWC.
         x = keras.layers.Permute((2, 3, 1), name="to_channels_last")(x)
@@ -271,7 +295,7 @@ def GoogLeNet(
             if aux_logits and spec.name == after:
                 aux_outputs[aux_name] = _auxiliary_classifier(x, aux_name, classes, classifier_activation, layout)
         if spec.name in MAX_POOL_AFTER:
-            x = _max_pool(f"pool{spec.name[0]}", layout, implementation)(x)  # (B, 14, 14, 480), (B, 7, 7, 832)
+            x = _max_pool(x, f"pool{spec.name[0]}", layout, implementation)  # (B, 14, 14, 480), (B, 7, 7, 832)
 
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(data_format=layout, name="avg_pool")(x)  # (B, 1024)
@@ -288,25 +312,8 @@ def GoogLeNet(
     outputs = {"main": x, **aux_outputs} if aux_logits else x
     model_inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
     model = keras.Model(model_inputs, outputs, name=name)
-    if weights is not None:
-        model.load_weights(weights)
+    pretrained.load(model, weights, weights_kind, aux_logits=aux_logits)
     return model
-
-
-def _check_weights(weights):
-    if weights is None:
-        return
-    if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(
-            f"weights must be None or the path of a weights file. Received: weights={weights!r}"
-        )
-    if not os.path.exists(weights):
-        hint = (
-            " No pretrained weights ship with inception_tf; train a model and pass "
-            "the file written by model.save_weights()."
-            if str(weights) in ("imagenet",) else ""
-        )
-        raise FileNotFoundError(f"weights file {str(weights)!r} does not exist.{hint}")
 
 
 def inference_model(model):

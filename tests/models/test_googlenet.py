@@ -78,7 +78,8 @@ def test_auxiliary_heads_match_the_paper():
 
 def test_layer_names_are_stable():
     names = [layer.name for layer in GoogLeNet().layers]
-    assert names[:9] == ["images", "preprocessing", "conv1", "pool1", "lrn1", "conv2_reduce", "conv2", "lrn2", "pool2"]
+    assert names[:12] == ["images", "preprocessing", "conv1_pad", "conv1", "pool1_pad", "pool1", "lrn1",
+                          "conv2_reduce", "conv2", "lrn2", "pool2_pad", "pool2"]
     modules = [n for n in names if n.startswith("inception_")]
     assert modules == [f"inception_{row[0]}" for row in TABLE_1]
     assert names[-4:] == ["avg_pool", "dropout", "logits", "predictions"]
@@ -196,8 +197,9 @@ def test_without_lrn_and_with_slide_relu(rng):
 @pytest.mark.parametrize(
     "kwargs,error,message",
     [
-        ({"weights": "imagenet"}, FileNotFoundError, "No pretrained weights ship"),
-        ({"weights": 3}, ValueError, "weights must be None or the path"),
+        ({"weights": "imagenet", "classes": 10}, ValueError, "need include_top=True and classes=1000"),
+        ({"weights": "missing.weights.h5"}, FileNotFoundError, "does not exist"),
+        ({"weights": 3}, ValueError, "weights must be None, 'imagenet', or the path"),
         ({"input_shape": (31, 64, 3)}, ValueError, "at least 32x32"),
         ({"input_shape": (64, 64)}, ValueError, "input_shape must be"),
         ({"pooling": "mean", "include_top": False}, ValueError, "pooling must be one of"),

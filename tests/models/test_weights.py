@@ -1,0 +1,264 @@
+"""ImageNet weights from the ONNX zoo's GoogLeNet: conversion checked against onnxruntime.
+
+The ONNX files are built here (`zoo_onnx.py`) in the zoo's layout with random weights;
+onnxruntime runs them as the reference. No test downloads anything: the download path
+runs against a file:// URL.
+"""
+
+import hashlib
+import os
+
+import keras
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from inception_tf import GoogLeNet  # noqa: E402
+from inception_tf.models import pretrained, weights  # noqa: E402
+from tests.models import zoo_onnx  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def zoo_weights():
+    return zoo_onnx.random_weights(seed=0)
+
+
+@pytest.fixture(scope="module")
+def zoo_model(zoo_weights):
+    return zoo_onnx.build(zoo_weights, "opset7")
+
+
+@pytest.fixture(scope="module")
+def zoo_file(zoo_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("zoo") / "googlenet-7.onnx"
+    onnx.save(zoo_model, str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return GoogLeNet(input_shape=(32, 32, 3))
+
+
+def images(height, width):
+    """Two RGB images in [0, 255]: noise, and a smooth colour pattern."""
+    rng = np.random.default_rng(7)
+    noise = rng.uniform(0, 255, (height, width, 3))
+    rows, cols = np.meshgrid(np.linspace(0, 1, height), np.linspace(0, 1, width), indexing="ij")
+    pattern = np.stack([255 * rows, 255 * (1 - cols), 127.5 * (1 + np.sin(12 * rows * cols))], axis=-1)
+    return np.stack([noise, pattern]).astype(np.float32)
+
+
+def run_onnxruntime(path, rgb):
+    """(probabilities, logits) from onnxruntime, one image at a time (the zoo's batch is 1)."""
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    outputs = [session.run(["prob_0", "loss3/classifier_1"], {"data_0": zoo_onnx.caffe_input(rgb[i : i + 1])})
+               for i in range(len(rgb))]
+    return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
+
+
+def save(model_proto, path):
+    onnx.save(model_proto, str(path))
+    return str(path)
+
+
+def mutated(model_proto, change):
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model_proto)
+    change(copy.graph)
+    return copy
+
+
+def test_caffe_names_cover_every_zoo_tensor():
+    names = weights.caffe_layer_names()
+    assert len(names) == 3 + 9 * 6 + 1
+    assert set(names.values()) == set(zoo_onnx.conv_shapes()) | {"loss3/classifier"}
+    assert names["inception_4c/branch_5x5_reduce"] == "inception_4c/5x5_reduce"
+    assert names["inception_5b/branch_pool_proj"] == "inception_5b/pool_proj"
+    assert names["conv2_reduce"] == "conv2/3x3_reduce" and names["logits"] == "loss3/classifier"
+
+
+def test_matches_onnxruntime_at_224(zoo_file, capsys):
+    rgb = images(224, 224)
+    probabilities, logits = run_onnxruntime(zoo_file, rgb)
+    model = GoogLeNet(weights=zoo_file)
+    assert model.get_layer("preprocessing").mode == "caffe"
+    got = np.asarray(model(rgb))
+    got_logits = np.asarray(keras.Model(model.input, model.get_layer("logits").output)(rgb))
+    top5 = np.argsort(-probabilities, axis=1)[:, :5]
+    gaps = np.diff(np.sort(probabilities, axis=1)[:, ::-1][:, :6], axis=1)
+    assert np.all(np.abs(gaps) > 1e-4)  # the reference top-5 is well separated
+    assert len({tuple(row) for row in top5}) == 2
+    np.testing.assert_array_equal(np.argsort(-got, axis=1)[:, :5], top5)
+    np.testing.assert_allclose(got, probabilities, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got_logits, logits, rtol=0, atol=1e-4)
+    with capsys.disabled():
+        print(f"\n  vs onnxruntime at 224: max |dp| {np.abs(got - probabilities).max():.2e}, "
+              f"max |dlogit| {np.abs(got_logits - logits).max():.2e} (logit std {logits.std():.2f})")
+
+
+def test_ceil_mode_layout_gives_the_same_weights_and_function(zoo_weights, zoo_file, small_model, tmp_path):
+    ceil_file = save(zoo_onnx.build(zoo_weights, "ceil_mode"), tmp_path / "ceil.onnx")
+    rgb = images(224, 224)[:1]
+    np.testing.assert_array_equal(run_onnxruntime(ceil_file, rgb)[0], run_onnxruntime(zoo_file, rgb)[0])
+    reference = weights.onnx_weights(small_model, zoo_file)
+    for path, (kernel, bias) in weights.onnx_weights(small_model, ceil_file).items():
+        np.testing.assert_array_equal(kernel, reference[path][0])
+        np.testing.assert_array_equal(bias, reference[path][1])
+
+
+def test_odd_input_size_matches_onnxruntime_ceil_mode(zoo_weights, tmp_path):
+    """At 99x75 only Caffe's geometry (conv1 pad 3, ceil-mode pools) reproduces onnxruntime's."""
+    path = save(zoo_onnx.build(zoo_weights, "ceil_mode", spatial=None), tmp_path / "any_size.onnx")
+    rgb = images(99, 75)
+    probabilities, logits = run_onnxruntime(path, rgb)
+    model = GoogLeNet(input_shape=(99, 75, 3), weights=path)
+    got_logits = np.asarray(keras.Model(model.input, model.get_layer("logits").output)(rgb))
+    np.testing.assert_allclose(got_logits, logits, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(model(rgb)), probabilities, rtol=0, atol=1e-5)
+
+
+def test_channels_first_and_transposed_classifier(zoo_model, zoo_file, small_model, tmp_path):
+    def store_untransposed(graph):
+        (gemm,) = [node for node in graph.node if node.op_type == "Gemm"]
+        for attribute in gemm.attribute:
+            if attribute.name == "transB":
+                attribute.i = 0
+        (tensor,) = [t for t in graph.initializer if t.name == "loss3/classifier_w_0"]
+        tensor.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor).T.copy(), tensor.name))
+
+    untransposed = save(mutated(zoo_model, store_untransposed), tmp_path / "untransposed.onnx")
+    np.testing.assert_array_equal(weights.onnx_weights(small_model, untransposed)["logits"][0],
+                                  weights.onnx_weights(small_model, zoo_file)["logits"][0])
+    nhwc = GoogLeNet(input_shape=(48, 48, 3), weights=zoo_file)
+    nchw = GoogLeNet(input_shape=(3, 48, 48), data_format="channels_first", weights=untransposed)
+    rgb = images(48, 48)
+    np.testing.assert_allclose(nchw(np.transpose(rgb, (0, 3, 1, 2))), nhwc(rgb), rtol=1e-5, atol=1e-6)
+
+
+def test_download_verify_convert_and_cache(zoo_file, monkeypatch, tmp_path, capsys):
+    with open(zoo_file, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(pretrained, "ONNX_URL", f"file://{zoo_file}")
+    monkeypatch.setattr(pretrained, "ONNX_SHA256", digest)
+    rgb = images(40, 40)
+    model = GoogLeNet(input_shape=(40, 40, 3), weights="imagenet")
+    cache = tmp_path / "keras_home" / "models"
+    converted = cache / pretrained.CONVERTED_FILE_NAME
+    assert (cache / "googlenet-7.onnx").read_bytes() == open(zoo_file, "rb").read()
+    np.testing.assert_array_equal(model(rgb), GoogLeNet(input_shape=(40, 40, 3), weights=zoo_file)(rgb))
+    written = converted.stat().st_mtime_ns
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(weights, "onnx_weights", no_conversion)
+    (cache / "googlenet-7.onnx").unlink()  # the cache alone suffices: no download either
+    again = GoogLeNet(input_shape=(40, 40, 3), weights="imagenet")
+    np.testing.assert_array_equal(again(rgb), model(rgb))
+    assert converted.stat().st_mtime_ns == written
+    with_file = GoogLeNet(input_shape=(40, 40, 3), weights=str(converted))  # the .weights.h5 path
+    assert with_file.get_layer("preprocessing").mode == "caffe"
+    np.testing.assert_array_equal(with_file(rgb), model(rgb))
+    with capsys.disabled():
+        print(f"\n  converted weights file: {converted.stat().st_size:,} bytes")
+
+
+def test_wrong_hash_is_refused(zoo_file, tmp_path):
+    with pytest.raises(ValueError, match="refused and removed"):
+        pretrained.fetch_onnx(f"file://{zoo_file}", "0" * 64, cache_dir=str(tmp_path))
+    assert not (tmp_path / "models" / "googlenet-7.onnx").exists()
+    (tmp_path / "models" / "googlenet-7.onnx").write_bytes(b"partial")
+    with pytest.raises(ValueError, match=r"googlenet-7\.onnx has sha256 .* 7 bytes.*Delete it"):
+        pretrained.fetch_onnx(f"file://{zoo_file}", cache_dir=str(tmp_path))
+
+
+def test_no_network_and_no_file_says_where_to_put_it(tmp_path):
+    origin = f"file://{tmp_path}/nowhere/googlenet-7.onnx"
+    target = os.path.join(str(tmp_path), "models", "googlenet-7.onnx")
+    with pytest.raises(OSError, match="Could not download") as error:
+        pretrained.fetch_onnx(origin, cache_dir=str(tmp_path))
+    assert origin in str(error.value) and target in str(error.value)
+
+
+def test_truncated_and_foreign_files(zoo_file, small_model, tmp_path):
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(open(zoo_file, "rb").read()[:100_000])
+    with pytest.raises(ValueError, match=r"truncated\.onnx.*not a readable ONNX model"):
+        weights.onnx_weights(small_model, truncated)
+    relu = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["x"], ["y"])], "other",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])])
+    foreign = save(onnx.helper.make_model(relu), tmp_path / "foreign.onnx")
+    with pytest.raises(ValueError, match=r"foreign\.onnx.*no input named 'data_0' \(its inputs: \['x'\]\)"):
+        weights.onnx_weights(small_model, foreign)
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        weights.onnx_weights(small_model, tmp_path / "missing.onnx")
+    with pytest.raises(ValueError, match=r"output_path must end in '.weights.h5'. Received: .*x\.h5"):
+        pretrained.convert_onnx(zoo_file, tmp_path / "x.h5")
+
+
+def _set(op_type, index, name, value):
+    def change(graph):
+        node = [n for n in graph.node if n.op_type == op_type][index]
+        (attribute,) = [a for a in node.attribute if a.name == name]
+        attribute.CopyFrom(onnx.helper.make_attribute(name, value))
+    return change
+
+
+def _replace(name, shape):
+    def change(graph):
+        (tensor,) = [t for t in graph.initializer if t.name == name]
+        tensor.CopyFrom(onnx.numpy_helper.from_array(np.zeros(shape, np.float32), name))
+    return change
+
+
+def _drop(name):
+    def change(graph):
+        (tensor,) = [t for t in graph.initializer if t.name == name]
+        graph.initializer.remove(tensor)
+    return change
+
+
+def _add_aux_conv(graph):
+    """A Conv the model has no layer for, as a file with Caffe's auxiliary heads would have."""
+    graph.initializer.extend([onnx.numpy_helper.from_array(np.zeros((128, 512, 1, 1), np.float32), "loss1/conv_w_0"),
+                              onnx.numpy_helper.from_array(np.zeros(128, np.float32), "loss1/conv_b_0")])
+    graph.node.append(onnx.helper.make_node("Conv", ["inception_4a/output_1", "loss1/conv_w_0", "loss1/conv_b_0"],
+                                            ["loss1/conv_1"], kernel_shape=[1, 1]))
+
+
+@pytest.mark.parametrize("change,message", [
+    (_replace("inception_4c/5x5_w_0", (64, 24, 3, 3)),
+     r"'inception_4c/5x5_w_0' has shape \(64, 24, 3, 3\) \(ONNX\), \(3, 3, 24, 64\) in our layout, "
+     r"but our layer 'inception_4c/branch_5x5' needs a kernel of shape \(5, 5, 24, 64\)"),
+    (_replace("loss3/classifier_b_0", (1001,)), r"'loss3/classifier_b_0' has shape \(1001,\).*'logits'.*\(1000,\)"),
+    (_drop("inception_3a/pool_proj_b_0"), "no initializer 'inception_3a/pool_proj_b_0'"),
+    (_add_aux_conv, r"Conv weights with no layer here: \['loss1/conv_w_0'\]"),
+    (_set("Conv", 0, "pads", [2, 2, 3, 3]), r"Conv 'conv1/7x7_s2' \(our layer 'conv1'\).*'pads': \[2, 2, 3, 3\]"),
+    (_set("LRN", 1, "alpha", 2e-5), "LRN 'conv2/norm2_1'"),
+    (_set("MaxPool", 0, "pads", [1, 1, 1, 1]), r"MaxPool 'pool1/3x3_s2_1'.*pads \[1, 1, 1, 1\]"),
+    (_set("MaxPool", 1, "pads", [0, 0, 0, 0]), r"maps 56x56 to \[27, 27\]; Caffe's ceil-mode 3x3/2 pool gives 28x28"),
+])
+def test_mismatches_are_named(zoo_model, small_model, tmp_path, change, message):
+    path = save(mutated(zoo_model, change), tmp_path / "changed.onnx")
+    with pytest.raises(ValueError, match=r"changed\.onnx.*" + message):
+        weights.onnx_weights(small_model, path)
+
+
+def test_imagenet_arguments_and_aux_heads(zoo_file, recwarn):
+    with pytest.raises(ValueError, match="include_top=True and classes=1000.*include_top=False"):
+        GoogLeNet(weights=zoo_file, include_top=False)
+    with pytest.raises(ValueError, match="classes=10"):
+        GoogLeNet(weights="imagenet", classes=10)
+    model = GoogLeNet(input_shape=(64, 64, 3), weights=zoo_file, aux_logits=True)
+    messages = [str(w.message) for w in recwarn if issubclass(w.category, UserWarning)]
+    assert sum("aux1 and aux2 keep their random initialisation" in m for m in messages) == 1
+    conv = model.get_layer("inception_4a").sublayer("branch_5x5")
+    expected = np.transpose(onnx.numpy_helper.to_array(
+        [t for t in onnx.load(zoo_file).graph.initializer if t.name == "inception_4a/5x5_w_0"][0]), (2, 3, 1, 0))
+    np.testing.assert_array_equal(conv.kernel.numpy(), expected)
