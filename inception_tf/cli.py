@@ -45,7 +45,18 @@ def _fraction(text):
 
 
 # TrainConfig fields whose values need a stricter type than their annotation.
-_FIELD_TYPES = {"momentum": _fraction, "dropout_rate": _fraction, "seed": int, "verbose": int}
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+_FIELD_TYPES = {"momentum": _fraction, "dropout_rate": _fraction, "seed": int, "verbose": int,
+                "freeze_epochs": _non_negative_int}
 _ANNOTATION_TYPES = {"int": _positive_int, "float": _positive_float, "str": str}
 
 

@@ -174,6 +174,7 @@ def GoogLeNet(
     data_format=None,
     kernel_initializer="he_normal",
     include_preprocessing=True,
+    preprocessing_mode=None,
     implementation="auto",
     name="googlenet",
 ):
@@ -235,6 +236,10 @@ def GoogLeNet(
             `ImagePreprocessing` layer, so that it takes RGB images with values
             in [0, 255]; False for a model fed already-normalised inputs.
             Defaults to True.
+        preprocessing_mode: str or None. The `ImagePreprocessing` mode,
+            `"tf"` or `"caffe"`; None picks `"caffe"` with ImageNet weights and
+            `"tf"` otherwise. A model fine-tuned from ImageNet weights keeps
+            `"caffe"`. Defaults to None.
         implementation: str. `"auto"`, `"standard"` or `"xla"`: the kernels of
             the LRN and max-pool layers (`inception_tf.models.kernels`).
             Defaults to `"auto"`.
@@ -278,7 +283,7 @@ def GoogLeNet(
     layout = compute_data_format(data_format)
     x = inputs
     if include_preprocessing:
-        mode = pretrained.preprocessing_mode(weights_kind)
+        mode = preprocessing_mode or pretrained.preprocessing_mode(weights_kind)
         x = ImagePreprocessing(mode, data_format=data_format, name="preprocessing")(x)
     if layout != data_format:
         # TensorFlow has no NCHW convolution on CPU: compute in NHWC.

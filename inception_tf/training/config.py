@@ -45,6 +45,9 @@ class TrainConfig:
     lr_decay_epochs: float = _field(None, "epochs between learning-rate cuts (default: the recipe's, 1 on digits)")
     lr_decay_rate: float = _field(None, "learning-rate multiplier per cut (default: the recipe's)")
     momentum: float = _field(None, "SGD momentum (default: the recipe's)")
+    weights: str = _field(None, "start from pretrained weights: 'imagenet', or a .onnx / .weights.h5 file "
+                                "(GoogLeNet; the classifier is new, sized for the dataset)")
+    freeze_epochs: int = _field(0, "with --weights: train only the new classifier for the first N epochs")
     aux_logits: bool = _field(True, "train GoogLeNet's auxiliary classifiers (loss weight 0.3)", aliases=("--no-aux",))
     dropout_rate: float = _field(None, "dropout before the classifier (default: the model's)")
     ema: bool = _field(False, "Polyak (exponential moving) averaging of the weights")
@@ -79,6 +82,13 @@ class TrainConfig:
             )
         positive_int("epochs", self.epochs)
         positive_int("batch_size", self.batch_size)
+        if self.freeze_epochs and self.weights is None:
+            raise ValueError(f"freeze_epochs needs weights (a pretrained start). Received: freeze_epochs="
+                             f"{self.freeze_epochs}, weights=None")
+        if isinstance(self.freeze_epochs, bool) or not isinstance(self.freeze_epochs, int) or self.freeze_epochs < 0:
+            raise ValueError(f"freeze_epochs must be a non-negative integer. Received: freeze_epochs={self.freeze_epochs!r}")
+        if self.weights is not None and not recipe.has_aux_heads:
+            raise ValueError(f"{self.model} has no pretrained weights. Received: weights={self.weights!r}")
         for name in ("image_size", "steps_per_epoch"):  # None picks a default
             if getattr(self, name) is not None:
                 positive_int(name, getattr(self, name))

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from inception_tf import files
 from inception_tf.models.googlenet import LOSS_WEIGHTS, inference_model
-from inception_tf.training import data, distribute, runs
+from inception_tf.training import data, distribute, finetune, runs
 from inception_tf.training.config import PRECISIONS, TrainConfig  # noqa: F401  (public here too)
 
 logger = logging.getLogger("inception_tf")
@@ -27,10 +27,17 @@ class TrainingDiverged(RuntimeError):
 
 
 def _build_model(config, num_classes):
-    return config.recipe().build(
-        image_size=config.resolved_image_size(), classes=num_classes, aux_logits=config.aux_logits,
-        dropout_rate=config.dropout_rate,
-    )
+    """`(model, callbacks)`: the recipe's model, or one started from `config.weights` (then maybe frozen first)."""
+    if config.weights is None:
+        model = config.recipe().build(
+            image_size=config.resolved_image_size(), classes=num_classes, aux_logits=config.aux_logits,
+            dropout_rate=config.dropout_rate,
+        )
+        return model, []
+    model, pretrained_layers = finetune.pretrained_start(config, num_classes)
+    if not config.freeze_epochs:
+        return model, []
+    return model, [finetune.FreezePretrained(pretrained_layers, config.freeze_epochs)]
 
 
 def _optimizer(config, steps_per_epoch):
@@ -180,8 +187,12 @@ def train(config, callbacks=()):
         # what consumed random numbers earlier (preparing a dataset does).
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
-            model = _build_model(config, info.num_classes)
+            model, model_callbacks = _build_model(config, info.num_classes)
             _compile(model, config, steps_per_epoch)
+            if model_callbacks:  # freezing: the optimizer tracks every variable before any is frozen
+                finetune.build_optimizer_for_all(model)
+                for callback in model_callbacks:
+                    callback.set_frozen(model, True)
             inference = inference_model(model)
         main_accuracy = "val_main_accuracy" if isinstance(model.output, dict) else "val_accuracy"
         guard = _DivergenceGuard()
@@ -192,6 +203,7 @@ def train(config, callbacks=()):
             _AtomicBestModel(artifacts["best_model"], main_accuracy, inference),
             keras.callbacks.CSVLogger(artifacts["history_csv"], append=True),
             keras.callbacks.TensorBoard(artifacts["tensorboard"]),
+            *model_callbacks,
             *callbacks,
         ]
         history = model.fit(
