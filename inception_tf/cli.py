@@ -133,7 +133,11 @@ def _export(args):
 def _predict(args):
     from inception_tf.serving import predict
 
-    rows = predict.predict_files(args.model, args.images, version=args.version, top_k=args.top_k)
+    if predict.is_keras_source(args.model):
+        model, class_names = predict.load_keras_source(args.model)
+        rows = predict.predict_keras(model, args.images, top_k=args.top_k, class_names=class_names)
+    else:
+        rows = predict.predict_files(args.model, args.images, version=args.version, top_k=args.top_k)
     for image, top in rows:
         print(image)
         for rank, (name, score) in enumerate(top, 1):
@@ -239,11 +243,15 @@ def _add_export_parsers(commands):
     parser.set_defaults(handler=_export)
 
     parser = commands.add_parser(
-        "predict", help="classify image files with an exported SavedModel, no server",
+        "predict", help="classify image files: the ImageNet GoogLeNet, a trained model, or a SavedModel",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Print the top classes and scores for each image, from a SavedModel.",
+        description=("Print the top classes and scores for each image, from `imagenet` (Caffe's pretrained "
+                     "GoogLeNet, downloaded once), a .onnx/.weights.h5 file of its weights, a .keras file or run "
+                     "directory, or an exported SavedModel (saved_models/NAME)."),
     )
-    parser.add_argument("--model", required=True, help="a model base path (saved_models/NAME) or version directory")
+    parser.add_argument("--model", required=True,
+                        help="imagenet, a weights file, a .keras file, a run directory, or a SavedModel base path "
+                             "(saved_models/NAME) or version directory")
     parser.add_argument("--version", type=_positive_int, default=None, help="default: the highest")
     parser.add_argument("--top-k", type=_positive_int, default=5)
     parser.add_argument("images", nargs="+", help="JPEG, PNG, GIF or BMP files")

@@ -64,3 +64,61 @@ def predict_files(model_dir, image_paths, version=None, top_k=5):
         (path, list(zip(row_names[:top_k], [float(s) for s in row_scores[:top_k]])))
         for path, row_names, row_scores in zip(image_paths, names, scores)
     ]
+
+
+def is_keras_source(model):
+    """Whether `model` names a Keras model (`imagenet`, a pretrained-weights file, a `.keras` file or a run
+    directory) rather than a SavedModel."""
+    if model == "imagenet" or str(model).endswith((".keras", ".onnx", ".weights.h5")):
+        return True
+    return os.path.isdir(model) and os.path.exists(os.path.join(model, "model.keras"))
+
+
+def load_keras_source(model):
+    """`(keras.Model, class names)` for `is_keras_source(model)`: ImageNet names for the pretrained network."""
+    from inception_tf.training import runs
+
+    if model == "imagenet" or str(model).endswith((".onnx", ".weights.h5")):
+        from inception_tf.imagenet import imagenet_classes
+        from inception_tf.models.googlenet import GoogLeNet
+
+        return GoogLeNet(weights=model), [name for _, name, _ in imagenet_classes()]
+    names = runs.class_names(model) if os.path.isdir(model) else None
+    return runs.load_model(model), names
+
+
+def predict_keras(model, image_paths, top_k=5, class_names=None):
+    """Top classes of image files from a Keras model, with the paper's single centre crop.
+
+    Each image's shorter side is resized to 256/224 of the model's input size
+    and its centre cropped (`inception_tf.evaluation.crops`, `crops=1`); the
+    model carries its own normalisation.
+
+    Args:
+        model: a `keras.Model` taking `(batch, size, size, 3)` RGB pixels in [0, 255].
+        image_paths: list of str. Image files (JPEG, PNG, GIF, BMP).
+        top_k: int. How many classes per image, at most the model's classes.
+        class_names: list of str or None. Names by class index; None prints the index.
+
+    Returns:
+        A list of `(path, [(class_name, score), ...])`, one per image.
+    """
+    from inception_tf.evaluation.crops import make_crops
+    from inception_tf.models.googlenet import inference_model
+
+    if not image_paths:
+        raise ValueError("No image files given.")
+    model = inference_model(model)
+    classes = int(model.output_shape[-1])
+    if top_k > classes:
+        raise ValueError(f"top_k={top_k} but the model has {classes} classes. Pass --top-k {classes} or less.")
+    size = int(model.input_shape[1])
+    encoded = [_read(path) for path in image_paths]
+    crops = [make_crops(tf.io.decode_image(data, channels=3, expand_animations=False), size, 1) for data in encoded]
+    probabilities = tf.cast(model.predict_on_batch(tf.concat(crops, axis=0)), tf.float32).numpy()
+    rows = []
+    for path, row in zip(image_paths, probabilities):
+        top = row.argsort()[::-1][:top_k]
+        names = [class_names[i] if class_names else str(i) for i in top]
+        rows.append((path, list(zip(names, [float(row[i]) for i in top]))))
+    return rows
