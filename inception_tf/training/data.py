@@ -14,6 +14,7 @@ directory of images laid out `PATH/<split>/<class>/<image>` (read by
 
 import dataclasses
 import os
+import re
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -136,9 +137,37 @@ def _should_cache(cache, num_examples, image_size):
     return num_examples is not None and num_examples * image_size * image_size * 3 * 4 < CACHE_LIMIT_BYTES
 
 
+_SLICE = re.compile(r"^(?P<base>[\w-]+)\[(?P<start>-?\d+%?)?:(?P<end>-?\d+%?)?\]$")
+
+
+def _slice_bound(text, total, default):
+    if text is None:
+        return default
+    value = int(text.rstrip("%"))
+    if text.endswith("%"):
+        value = round(total * value / 100)  # tfds rounds percent boundaries the same way for both sides
+    return max(0, min(total, value + total if value < 0 else value))
+
+
+def _load_folder_slice(builder, name, split):
+    """`(dataset, count)` of an image-folder split with tfds' slice syntax (`train[:90%]`), which
+    `tfds.folder_dataset.ImageFolder` lacks; files are read in their fixed order, so slices are disjoint."""
+    match = _SLICE.match(split)
+    base = match.group("base")
+    if base not in builder.info.splits:
+        raise ValueError(f"Dataset {name!r} has no split {base!r}. Its splits: {sorted(builder.info.splits.keys())}")
+    total = builder.info.splits[base].num_examples
+    start = _slice_bound(match.group("start"), total, 0)
+    end = _slice_bound(match.group("end"), total, total)
+    dataset = builder.as_dataset(split=base, as_supervised=True, shuffle_files=False)
+    return dataset.skip(start).take(max(0, end - start)), max(0, end - start)
+
+
 def _load(name, split, data_dir, shuffle_files, seed):
     builder = _builder(name, data_dir)
     _prepare(builder)
+    if isinstance(builder, tfds.folder_dataset.ImageFolder) and _SLICE.match(split):
+        return _load_folder_slice(builder, name, split)
     read_config = tfds.ReadConfig(shuffle_seed=seed)
     try:
         dataset = builder.as_dataset(

@@ -158,3 +158,23 @@ def test_importing_the_data_pipelines_registers_digits():
             "print('digits' in tfds.list_builders(with_community_datasets=False))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.stdout.strip().splitlines()[-1] == "True", result.stderr[-2000:]
+
+
+def test_image_folder_slices_are_disjoint_and_cover_the_split(tmp_path):
+    # ImageFolder has no tfds slicing; TrainConfig's defaults (train[:90%], train[90%:]) need it.
+    sizes = tuple((20 + i, 30 + i) for i in range(10))  # 10 images per class, 20 in train
+    write_image_folder(tmp_path, sizes=sizes)
+    name = f"folder:{tmp_path}"
+
+    def images(split):
+        dataset, count = data._load(name, split, None, shuffle_files=False, seed=None)
+        shapes = [tuple(image.shape[:2]) + (int(label),) for image, label in dataset]
+        assert len(shapes) == count
+        return shapes
+
+    whole, head, tail = images("train"), images("train[:90%]"), images("train[90%:]")
+    assert (len(whole), len(head), len(tail)) == (20, 18, 2)
+    assert head + tail == whole  # disjoint, in order, covering the split
+    assert images("train[5:8]") == whole[5:8] and images("train[-3:]") == whole[-3:]
+    with pytest.raises(ValueError, match="has no split 'valid'"):
+        images("valid[:50%]")
