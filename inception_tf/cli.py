@@ -200,7 +200,8 @@ def _add_evaluate_parser(commands):
             "protocol and a rerun skips protocols already saved."
         ),
     )
-    parser.add_argument("--model", required=True, help="a run directory (runs/NAME) or a .keras file")
+    parser.add_argument("--model", required=True,
+                        help="imagenet, a .onnx/.weights.h5 weights file, a .keras file or a run directory")
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="tfds name, digits, or folder:PATH")
     parser.add_argument("--split", default="test")
     parser.add_argument("--crops", type=int, nargs="+", choices=(1, 10, 144), default=[1])

@@ -255,12 +255,19 @@ def run_cli(model_path, dataset, split, crops, batch_size=DEFAULT_BATCH_SIZE, da
     """
     import json
 
-    from inception_tf.training import runs
+    from inception_tf.serving import predict
 
-    model = runs.load_model(model_path)
+    if predict.is_keras_source(model_path):
+        model, _ = predict.load_keras_source(model_path)  # imagenet, a weights file, .keras, a run directory
+    else:
+        raise ValueError(
+            f"--model must be 'imagenet', a .onnx/.weights.h5 weights file, a .keras file or a run directory "
+            f"holding model.keras. Received: {model_path!r}"
+        )
+    model_id = model_path if model_path == "imagenet" else os.path.abspath(model_path)
     results = evaluate(
         model, dataset, split, crops=list(crops), batch_size=batch_size, data_dir=data_dir, limit=limit,
-        report_path=report_path, from_logits=from_logits, model_id=os.path.abspath(model_path),
+        report_path=report_path, from_logits=from_logits, model_id=model_id,
     )
     if report == "table3":
         print("\n".join(table3(results)))
