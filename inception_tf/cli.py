@@ -11,6 +11,7 @@ import os
 import sys
 
 from inception_tf.models.recipes import MODELS
+from inception_tf.serving.formats import FORMATS
 from inception_tf.training.config import DEFAULT_DATASET, TrainConfig
 
 
@@ -43,6 +44,8 @@ def _fraction(text):
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
     return value
 
+
+EXPORT_FORMATS = ("savedmodel", *FORMATS)
 
 # TrainConfig fields whose values need a stricter type than their annotation.
 def _non_negative_int(text):
@@ -120,6 +123,17 @@ def _export(args):
     if args.class_names:
         with open(args.class_names) as handle:
             class_names = [line.rstrip("\n") for line in handle if line.strip()]
+    if args.format != "savedmodel":
+        if args.version is not None:
+            raise ValueError(f"--version applies to --format savedmodel only. Received: --format {args.format}")
+        from inception_tf.serving import formats
+
+        path = formats.export_model(
+            runs.load_model(source), os.path.join(args.output_dir, name + formats.FORMATS[args.format]),
+            args.format, class_names=class_names, top_k=args.top_k, overwrite=args.overwrite,
+        )
+        print(path)
+        return 0
     from inception_tf.serving.export import export_saved_model
 
     path = export_saved_model(
@@ -230,11 +244,16 @@ def _add_train_parser(commands):
 
 def _add_export_parsers(commands):
     parser = commands.add_parser(
-        "export", help="export a trained model as a TF Serving SavedModel",
+        "export", help="export a trained model as a TF Serving SavedModel, ONNX or LiteRT",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Export a run directory's model.keras (or any .keras file) to OUTPUT_DIR/NAME/VERSION.",
+        description=(
+            "Export a run directory's model.keras (or any .keras file) to OUTPUT_DIR/NAME/VERSION "
+            "(savedmodel), OUTPUT_DIR/NAME.onnx (onnx) or OUTPUT_DIR/NAME.tflite (litert)."
+        ),
     )
     parser.add_argument("source", help="a run directory (runs/NAME) or a .keras file")
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default="savedmodel",
+                        help="onnx needs the [onnx] extra, litert the [litert] extra")
     parser.add_argument("--name", default=None, help="model name (default: the run or file name)")
     parser.add_argument("--output-dir", default="saved_models")
     parser.add_argument("--version", type=_positive_int, default=None, help="default: the next integer")

@@ -1,0 +1,173 @@
+"""ONNX and LiteRT exports, each run by its own runtime and compared with Keras.
+
+The reference is the Keras model's own `predict` (main output); the exported
+files are read by onnxruntime and the `ai_edge_litert` interpreter, which
+share no code with the export.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+litert = pytest.importorskip("ai_edge_litert.interpreter")
+
+from inception_tf import cli  # noqa: E402
+from inception_tf.serving import formats  # noqa: E402
+
+NAMES = [f"class {i}" for i in range(10)]
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """(.keras path, the model): a 32x32 10-class GoogLeNet, aux heads, XLA kernels, random weights."""
+    from inception_tf import GoogLeNet
+
+    keras.utils.set_random_seed(11)
+    model = GoogLeNet(input_shape=(32, 32, 3), classes=10, aux_logits=True, implementation="xla")
+    path = tmp_path_factory.mktemp("source") / "tiny.keras"
+    model.save(path)
+    return str(path), model
+
+
+@pytest.fixture(scope="module")
+def images():
+    """float32 (6, 32, 32, 3): random uint8 pixels, plus a black and a white image."""
+    pixels = np.random.default_rng(3).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
+    return np.concatenate([pixels, np.zeros((1, 32, 32, 3), np.float32), np.full((1, 32, 32, 3), 255, np.float32)])
+
+
+@pytest.fixture(scope="module")
+def expected(source, images):
+    """Keras' main-output probabilities (6, 10) for `images`."""
+    return np.asarray(source[1].predict(images, verbose=0)["main"])
+
+
+def _export(source, tmp_path_factory, format):
+    """Exports `source` with the command line, as a user would; returns the output directory."""
+    output = tmp_path_factory.mktemp(format)
+    names = output / "names.txt"
+    names.write_text("\n".join(NAMES) + "\n")
+    code = cli.main(["export", source[0], "--format", format, "--output-dir", str(output),
+                     "--class-names", str(names)])
+    assert code == 0
+    return output
+
+
+@pytest.fixture(scope="module")
+def onnx_file(source, tmp_path_factory):
+    return str(_export(source, tmp_path_factory, "onnx") / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def litert_file(source, tmp_path_factory):
+    return str(_export(source, tmp_path_factory, "litert") / "tiny.tflite")
+
+
+def _run_onnx(path, images):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return session, dict(zip(names, session.run(None, {"images": images})))
+
+
+def _run_litert(path, images):
+    interpreter = litert.Interpreter(model_path=path, num_threads=2)
+    runner = interpreter.get_signature_runner()
+    return interpreter, runner(images=images)
+
+
+def _check_outputs(outputs, expected):
+    probabilities = outputs["probabilities"]
+    assert probabilities.shape == expected.shape and probabilities.dtype == np.float32
+    difference = np.abs(probabilities - expected).max()
+    assert difference <= TOLERANCE, f"largest difference from Keras: {difference:.3g}"
+    top5 = np.argsort(-expected, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(outputs["classes"], top5)
+    assert outputs["classes"].dtype == np.int32
+    np.testing.assert_allclose(outputs["scores"], np.take_along_axis(expected, top5, axis=1), atol=TOLERANCE)
+
+
+def test_onnxruntime_matches_keras(onnx_file, images, expected):
+    session, outputs = _run_onnx(onnx_file, images)
+    _check_outputs(outputs, expected)
+    (inputs,) = session.get_inputs()
+    assert (inputs.name, inputs.type, inputs.shape) == ("images", "tensor(float)", ["batch", 32, 32, 3])
+    _, single = _run_onnx(onnx_file, images[:1])  # the batch dimension is dynamic
+    _check_outputs(single, expected[:1])
+
+
+def test_onnx_graph_holds_only_standard_onnx_ops(onnx_file):
+    graph = onnx.load(onnx_file)
+    onnx.checker.check_model(graph, full_check=True)
+    ops = {node.op_type for node in graph.graph.node}
+    assert "PartitionedCall" not in ops and "StatefulPartitionedCall" not in ops
+    assert {node.domain for node in graph.graph.node} <= {"", "ai.onnx"}, "non-standard op domains"
+    assert "LRN" in ops  # the paper's LRN converted to ONNX's own op, not left as a TensorFlow call
+
+
+def test_onnx_carries_class_names(onnx_file):
+    session = ort.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+    stored = session.get_modelmeta().custom_metadata_map[formats.CLASS_NAMES_METADATA]
+    assert stored.split("\n") == NAMES
+
+
+def test_litert_interpreter_matches_keras(litert_file, images, expected):
+    interpreter, outputs = _run_litert(litert_file, images)
+    _check_outputs(outputs, expected)
+    assert interpreter.get_signature_list()["serving_default"]["inputs"] == ["images"]
+    _, single = _run_litert(litert_file, images[:1])
+    _check_outputs(single, expected[:1])
+
+
+def test_litert_class_names_sidecar(litert_file):
+    sidecar = os.path.join(os.path.dirname(litert_file), "tiny.class_names.txt")
+    with open(sidecar) as handle:
+        assert handle.read().splitlines() == NAMES
+
+
+def test_bad_format_is_named(source, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["export", source[0], "--format", "coreml"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "--format" in error and "'coreml'" in error and "onnx" in error and "litert" in error
+    with pytest.raises(ValueError, match=r"format must be one of .*Received: format='coreml'"):
+        formats.export_model(source[1], "x.onnx", "coreml")
+
+
+def test_version_flag_is_refused_outside_savedmodel(source, tmp_path, capsys):
+    code = cli.main(["export", source[0], "--format", "onnx", "--version", "2", "--output-dir", str(tmp_path)])
+    assert code == 2
+    assert "--version applies to --format savedmodel only" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_path_suffix_is_checked(source, tmp_path):
+    with pytest.raises(ValueError, match=r"ending in '\.tflite'.*model\.onnx"):
+        formats.export_litert(source[1], str(tmp_path / "model.onnx"))
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_failed_export_leaves_no_file(source, tmp_path, monkeypatch, format):
+    """A converter that dies halfway leaves neither a partial file nor a temporary one, and keeps the old file."""
+    path = tmp_path / f"model{formats.FORMATS[format]}"
+    path.write_bytes(b"previous export")
+
+    def failing_export(self, filepath, format="tf_saved_model", **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"half a model")
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(keras.Model, "export", failing_export)
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        formats.export_model(source[1], str(path), format, class_names=NAMES, overwrite=True)
+    assert path.read_bytes() == b"previous export"
+    assert sorted(os.listdir(tmp_path)) == [path.name]
+    with pytest.raises(FileExistsError, match="overwrite"):
+        formats.export_model(source[1], str(path), format)
