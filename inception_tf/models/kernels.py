@@ -17,17 +17,22 @@ Both layers take an explicit `implementation` argument, saved in their config:
   such models with `"standard"` (`standard_kernels(model)`). On other
   backends `"xla"` is `"standard"`.
 - `"auto"` (the default): `"xla"` where it is measured to be faster and no
-  export can see it, `"standard"` elsewhere. That is: on the TensorFlow
-  backend, in training calls (`training=True`, which only `fit` and custom
-  training steps make, never an export), on a machine without GPU or TPU,
-  when TensorFlow runs without oneDNN. TensorFlow turns oneDNN on by default
-  on CPUs with AVX-512 VNNI, AVX-512 BF16, AVX-VNNI or AMX; there its own
-  pooling and LRN kernels are fast and the compiled ones cost time (bf16
-  training 0.89x on an AVX-512 BF16 CPU); on AVX2-only CPUs TensorFlow's Eigen
-  `MaxPoolGrad` is slow and the compiled kernels make training 1.15x faster
-  (benchmarks/RESULTS.md).
+  export can see it, `"standard"` elsewhere. Only training calls
+  (`training=True`, which `fit` and custom training steps make, never an
+  export) on a machine without GPU or TPU, on the TensorFlow backend, can get
+  the compiled kernels, and then per kernel (`python benchmarks/kernels.py`
+  measures them on a CPU):
+  - LRN: always. TensorFlow's LRN op is slow on every CPU kind measured and
+    has no bfloat16 kernel: forward and backward at GoogLeNet's shapes take
+    0.43-0.70x the time compiled on an AVX-512 Xeon with oneDNN on, 0.27x on
+    an AVX2 EPYC.
+  - the max-pool gradient: only when TensorFlow runs without oneDNN. On AVX2
+    CPUs TensorFlow's Eigen `MaxPoolGrad` is slow (the compiled one is 4.5x
+    faster); where TensorFlow turns oneDNN on by default (CPUs with AVX-512
+    VNNI or BF16, AVX-VNNI or AMX) its pooling gradient beats the compiled
+    one (1.15-2x the time compiled on the AVX-512 Xeon).
 
-`resolve(implementation, training)` is the rule; tests compare the paths.
+`resolve(implementation, training, kernel)` is the rule; tests compare the paths.
 """
 
 import functools
@@ -35,6 +40,7 @@ import functools
 import keras
 
 IMPLEMENTATIONS = ("auto", "standard", "xla")
+KERNELS = ("lrn", "max_pool_gradient")
 
 
 def check_implementation(implementation):
@@ -46,33 +52,36 @@ def check_implementation(implementation):
     return implementation
 
 
-def resolve(implementation, training):
+def resolve(implementation, training, kernel):
     """`"standard"` or `"xla"`: the kernels a call runs.
 
     Args:
         implementation: str. One of `IMPLEMENTATIONS`.
         training: bool or None. The layer call's `training` argument.
+        kernel: str. One of `KERNELS`: which layer asks.
     """
     if keras.backend.backend() != "tensorflow" or implementation == "standard":
         return "standard"
     if implementation == "xla":
         return "xla"
-    return "xla" if training and compiled_kernels_pay_off() else "standard"
+    return "xla" if training and compiled_kernels_pay_off(kernel) else "standard"
 
 
 @functools.lru_cache(maxsize=None)
-def compiled_kernels_pay_off():
-    """Whether `"auto"` picks the XLA kernels for training on this machine.
+def compiled_kernels_pay_off(kernel):
+    """Whether `"auto"` picks the XLA kernel `kernel` (one of `KERNELS`) for training on this machine.
 
-    True when TensorFlow sees no GPU or TPU (cuDNN's and XLA's own kernels are
-    fast there) and runs without oneDNN (whose pooling and LRN kernels beat the
-    compiled ones on the CPUs where TensorFlow enables it).
+    Never where TensorFlow sees a GPU or TPU (cuDNN's and XLA's own kernels are
+    fast there); on a CPU, always for LRN, and for the max-pool gradient only
+    when TensorFlow runs without oneDNN (see the module's docstring).
     """
     import tensorflow as tf
 
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}. Received: kernel={kernel!r}")
     if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
         return False
-    return not onednn_enabled()
+    return kernel == "lrn" or not onednn_enabled()
 
 
 def onednn_enabled():

@@ -91,7 +91,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             )
 
     def call(self, inputs, training=None):
-        if kernels.resolve(self.implementation, training) == "xla":
+        if kernels.resolve(self.implementation, training, "lrn") == "xla":
             if kernels.in_xla_function():
                 return self._portable_lrn(inputs)  # XLA fuses these ops with the rest of the cluster
             kernel = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)

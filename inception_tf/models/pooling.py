@@ -67,7 +67,7 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
         return y if channels_last else ops.transpose(y, (0, 3, 1, 2))
 
     def _fast_gradient_applies(self, inputs, training):
-        if kernels.resolve(self.implementation, training) != "xla":
+        if kernels.resolve(self.implementation, training, "max_pool_gradient") != "xla":
             return False
         (pool_h, pool_w), (stride_h, stride_w) = self.pool_size, self.strides
         if pool_h * pool_w > _MAX_WINDOW_TERMS or not (1 <= stride_h <= pool_h and 1 <= stride_w <= pool_w):
