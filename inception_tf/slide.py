@@ -16,10 +16,13 @@ code of T. Mulc's 2016 post "Inception Modules: Explained and Implemented":
 Only what TensorFlow 2 forces is changed, each with a comment. Tensors are
 NHWC `(batch_size, height, width, channels)`, kernels HWIO
 `(kernel_h, kernel_w, in_channels, out_channels)`, as on the slide.
+
+Only the slide's ops (`conv2d_s1`, `max_pool_3x3_s1`, `inception_module`)
+import TensorFlow; the names, shapes and initial weights need numpy alone, so
+`InceptionModule`'s slide initializer and weight mapping work on every backend.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from inception_tf.checks import positive_int
 
@@ -40,11 +43,15 @@ _CONSTANT_BIASES = ("5x5",)
 
 def conv2d_s1(x, W):
     """A stride-1, SAME-padded convolution: (B, H, W, C) -> (B, H, W, W.shape[3])."""
+    import tensorflow as tf
+
     return tf.nn.conv2d(x, W, strides=[1, 1, 1, 1], padding="SAME")
 
 
 def max_pool_3x3_s1(x):
     """A 3x3, stride-1, SAME-padded max pool: (B, H, W, C) -> (B, H, W, C)."""
+    import tensorflow as tf
+
     return tf.nn.max_pool(x, ksize=[1, 3, 3, 1], strides=[1, 1, 1, 1], padding="SAME")
 
 
@@ -98,8 +105,10 @@ def slide_variable_shapes(
 def slide_initial_weights(in_channels, *filters, module=1, seed=None):
     """Fresh slide variables drawn with the source's initialisers.
 
-    Weights are truncated normal with stddev 0.1; biases too, except the 5x5
-    bias, which is the constant 0.1 (the source's `bias_variable`).
+    Weights are truncated normal with stddev 0.1 (values beyond two standard
+    deviations redrawn, as `tf.truncated_normal` does); biases too, except the
+    5x5 bias, which is the constant 0.1 (the source's `bias_variable`). Drawn
+    with numpy, so the same seed gives the same weights on every backend.
 
     Args:
         in_channels: int. Channels of the module's input.
@@ -111,14 +120,24 @@ def slide_initial_weights(in_channels, *filters, module=1, seed=None):
         A dict from variable name to float32 numpy array.
     """
     shapes = slide_variable_shapes(in_channels, *filters, module=module)
-    rng = tf.random.Generator.from_seed(seed) if seed is not None else tf.random.Generator.from_non_deterministic_state()
+    rng = np.random.default_rng(seed)
     weights = {}
     for name, shape in shapes.items():
         if name.startswith("b_") and name.endswith(_CONSTANT_BIASES):
             weights[name] = np.full(shape, 0.1, dtype=np.float32)
         else:
-            weights[name] = rng.truncated_normal(shape, stddev=0.1).numpy()
+            weights[name] = _truncated_normal(rng, shape, stddev=0.1)
     return weights
+
+
+def _truncated_normal(rng, shape, stddev):
+    """float32 normal draws of `shape`, those beyond two standard deviations redrawn."""
+    values = rng.standard_normal(shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return (values * stddev).astype(np.float32)
 
 
 def inception_module(x, weights, module=1):
@@ -139,6 +158,7 @@ def inception_module(x, weights, module=1):
     missing = [name for name in slide_variable_names(module) if name not in weights]
     if missing:
         raise KeyError(f"weights is missing the slide variables {missing}")
+    import tensorflow as tf
 
     def W(suffix):
         return tf.convert_to_tensor(weights[f"W_conv{module}_{suffix}"], dtype=x.dtype)
