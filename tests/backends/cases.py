@@ -21,6 +21,8 @@ BACKENDS = ("jax", "torch")
 DATA_FORMATS = ("channels_last", "channels_first")
 CLASSES = 10
 MODULE_FILTERS = (4, 3, 5, 2, 3, 2)  # 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj
+# SlideNet's first module: the slide helpers use its shapes, so JAX compiles their random draws once.
+SLIDE_FILTERS = (32, 16, 32, 16, 32, 32)
 
 # Case name -> its channels-last input shape, batch first.
 CASES = {
@@ -34,7 +36,9 @@ CASES = {
     "slidenet": (2, 4, 4, 1),  # SlideNet is channels last only; 4x4 keeps its dense layer small
 }
 # Models saved as `.keras` files on one backend and loaded on the others.
-SAVED_CASES = (("googlenet_aux", "channels_last"), ("googlenet_aux", "channels_first"), ("slidenet", "channels_last"))
+SAVED_CASES = (
+    ("googlenet_aux", "channels_last"), ("googlenet_aux", "channels_first"), ("slidenet", "channels_last"),
+)
 FIT_CASE = ("googlenet_aux", "channels_last")
 FIT_EXAMPLES = 8
 FIT_EPOCHS = 5  # one batch of FIT_EXAMPLES per epoch: five optimizer steps
@@ -194,7 +198,7 @@ def slide_helpers(x):
     """The slide helpers without the reference ops, on the current backend.
 
     Args:
-        x: `(batch_size, height, width, 6)` channels-last input.
+        x: `(batch_size, height, width, in_channels)` channels-last input.
 
     Returns:
         {"initial|<name>": slide_initial_weights(seed=SLIDE_SEED) arrays,
@@ -209,13 +213,13 @@ def slide_helpers(x):
     names = tuple(slide.slide_variable_names(2))
     in_channels = x.shape[-1]
     result = {key("shape", name): np.array(shape) for name, shape in
-              slide.slide_variable_shapes(in_channels, *MODULE_FILTERS).items()}
-    initial = slide.slide_initial_weights(in_channels, *MODULE_FILTERS, seed=SLIDE_SEED)
+              slide.slide_variable_shapes(in_channels, *SLIDE_FILTERS).items()}
+    initial = slide.slide_initial_weights(in_channels, *SLIDE_FILTERS, seed=SLIDE_SEED)
     result.update({key("initial", name): np.asarray(value) for name, value in initial.items()})
-    drawn = inception_tf.InceptionModule(*MODULE_FILTERS, kernel_initializer="slide", bias_initializer="slide")
+    drawn = inception_tf.InceptionModule(*SLIDE_FILTERS, kernel_initializer="slide", bias_initializer="slide")
     drawn.build((None,) + x.shape[1:])
     result.update({key("drawn", name): np.asarray(value) for name, value in drawn.slide_weights().items()})
-    loaded = inception_tf.InceptionModule(*MODULE_FILTERS, data_format="channels_last")
+    loaded = inception_tf.InceptionModule(*SLIDE_FILTERS, data_format="channels_last", kernel_initializer="zeros")
     loaded.build((None,) + x.shape[1:])
     loaded.load_slide_weights(initial)
     result["loaded"] = keras.ops.convert_to_numpy(loaded(x))

@@ -93,7 +93,7 @@ def run(job_dir, backend, load_from):
                     outputs[cases.key("costs", case, data_format)] = cases.model_costs(models[case, data_format])
 
     with steps.step("slide"):
-        values, report["slide_names"] = cases.slide_helpers(inputs["module_as_written"])
+        values, report["slide_names"] = cases.slide_helpers(inputs["slidenet"])
         outputs.update({cases.key("slide", name): value for name, value in values.items()})
 
     for source in load_from:
