@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -178,6 +179,7 @@ def job(tmp_path_factory):
     for (backend, data_format), differences in sorted(DIFFERENCES.items()):
         worst = max(differences, key=differences.get)
         print(f"{backend:10s} {data_format:14s} largest relative difference {differences[worst]:.2e} ({worst})")
+    shutil.rmtree(job_dir, ignore_errors=True)  # about 250 MB of .keras files and weights
 
 
 def assert_close(got, expected, what, backend, data_format):
