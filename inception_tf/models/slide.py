@@ -17,9 +17,9 @@ Only what TensorFlow 2 forces is changed, each with a comment. Tensors are
 NHWC `(batch_size, height, width, channels)`, kernels HWIO
 `(kernel_h, kernel_w, in_channels, out_channels)`, as on the slide.
 
-The reference ops need TensorFlow and import it when called; the variable
-names and shapes need only numpy, so the layer's `slide_weights()` runs on
-every Keras backend.
+Only the slide's ops (`conv2d_s1`, `max_pool_3x3_s1`, `inception_module`)
+import TensorFlow; the names, shapes and initial weights need numpy alone, so
+`InceptionModule`'s slide initializer and weight mapping work on every backend.
 """
 
 import numpy as np
@@ -96,8 +96,10 @@ def slide_variable_shapes(
 def slide_initial_weights(in_channels, *filters, module=1, seed=None):
     """Fresh slide variables drawn with the source's initialisers.
 
-    Weights are truncated normal with stddev 0.1; biases too, except the 5x5
-    bias, which is the constant 0.1 (the source's `bias_variable`).
+    Weights are truncated normal with stddev 0.1 (values beyond two standard
+    deviations redrawn, as `tf.truncated_normal` does); biases too, except the
+    5x5 bias, which is the constant 0.1 (the source's `bias_variable`). Drawn
+    with numpy, so the same seed gives the same weights on every backend.
 
     Args:
         in_channels: int. Channels of the module's input.
@@ -108,17 +110,25 @@ def slide_initial_weights(in_channels, *filters, module=1, seed=None):
     Returns:
         A dict from variable name to float32 numpy array.
     """
-    import tensorflow as tf
-
     shapes = slide_variable_shapes(in_channels, *filters, module=module)
-    rng = tf.random.Generator.from_seed(seed) if seed is not None else tf.random.Generator.from_non_deterministic_state()
+    rng = np.random.default_rng(seed)
     weights = {}
     for name, shape in shapes.items():
         if name.startswith("b_") and name.endswith(SLIDE_CONSTANT_BIASES):
             weights[name] = np.full(shape, 0.1, dtype=np.float32)
         else:
-            weights[name] = rng.truncated_normal(shape, stddev=0.1).numpy()
+            weights[name] = _truncated_normal(rng, shape, stddev=0.1)
     return weights
+
+
+def _truncated_normal(rng, shape, stddev):
+    """float32 normal draws of `shape`, those beyond two standard deviations redrawn."""
+    values = rng.standard_normal(shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return (values * stddev).astype(np.float32)
 
 
 def inception_module(x, weights, module=1):
@@ -136,11 +146,10 @@ def inception_module(x, weights, module=1):
         Tensor `(batch_size, height, width, filters_1x1 + filters_3x3 +
         filters_5x5 + filters_pool_proj)`.
     """
-    import tensorflow as tf
-
     missing = [name for name in slide_variable_names(module) if name not in weights]
     if missing:
         raise KeyError(f"weights is missing the slide variables {missing}")
+    import tensorflow as tf
 
     def W(suffix):
         return tf.convert_to_tensor(weights[f"W_conv{module}_{suffix}"], dtype=x.dtype)

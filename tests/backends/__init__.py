@@ -1,0 +1,1 @@
+"""The layers and models on every Keras backend: TensorFlow here, JAX and PyTorch in subprocesses."""
