@@ -51,6 +51,8 @@ class TrainConfig:
     aux_logits: bool = _field(True, "train GoogLeNet's auxiliary classifiers (loss weight 0.3)", aliases=("--no-aux",))
     dropout_rate: float = _field(None, "dropout before the classifier (default: the model's)")
     ema: bool = _field(False, "Polyak (exponential moving) averaging of the weights")
+    restore_best: bool = _field(True, "save and export the weights of the epoch with the best validation "
+                                      "accuracy, not the last epoch's (with --ema: the average)")
     augment: bool = _field(False, "the paper's crop and colour augmentation")
     strategy: str = _field("auto", "tf.distribute strategy", choices=STRATEGIES)
     precision: str = _field("float32", "dtype policy", choices=PRECISIONS)

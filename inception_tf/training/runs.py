@@ -86,6 +86,15 @@ def completed_epochs(backup_dir):
     return 0
 
 
+def history_values(path, column):
+    """`(epoch, value)` pairs of `column` in `history.csv` (none when the file or column is missing)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as handle:
+        return [(int(float(row["epoch"])), float(row[column])) for row in csv.DictReader(handle)
+                if row.get(column) not in (None, "")]
+
+
 def truncate_history(path, first_epoch):
     """Keeps only `history.csv` rows of epochs before `first_epoch` (a resumed run rewrites the rest)."""
     if not os.path.exists(path):

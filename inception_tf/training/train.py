@@ -100,18 +100,27 @@ class _DivergenceGuard(keras.callbacks.TerminateOnNaN):
 
 
 class _AtomicBestModel(keras.callbacks.Callback):
-    """Saves the inference model to `path` atomically when `monitor` improves."""
+    """Saves the inference model to `path` atomically when `monitor` improves.
 
-    def __init__(self, path, monitor, inference):
+    A resumed run starts from the best value in the history of the epochs
+    already run, so it never replaces a better model saved before the restart.
+    """
+
+    def __init__(self, path, monitor, inference, history_csv):
         super().__init__()
-        self.path, self.monitor, self.inference = path, monitor, inference
-        self.best = -math.inf
+        self.path, self.monitor, self.inference, self.history_csv = path, monitor, inference, history_csv
+        self.best, self.best_epoch = -math.inf, None
+
+    def on_train_begin(self, logs=None):
+        for epoch, value in runs.history_values(self.history_csv, self.monitor):
+            if value > self.best:
+                self.best, self.best_epoch = value, epoch
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None or not value > self.best:
             return
-        self.best = value
+        self.best, self.best_epoch = value, epoch
         with files.atomic_file(self.path) as temporary:
             self.inference.save(temporary)
 
@@ -196,11 +205,12 @@ def train(config, callbacks=()):
             inference = inference_model(model)
         main_accuracy = "val_main_accuracy" if isinstance(model.output, dict) else "val_accuracy"
         guard = _DivergenceGuard()
+        best = _AtomicBestModel(artifacts["best_model"], main_accuracy, inference, artifacts["history_csv"])
         run_callbacks = [
             keras.callbacks.BackupAndRestore(artifacts["backup"], double_checkpoint=True),
             _ResumeNotice(artifacts, config.epochs),  # after the restore, before CSVLogger opens the history
             guard,
-            _AtomicBestModel(artifacts["best_model"], main_accuracy, inference),
+            best,
             keras.callbacks.CSVLogger(artifacts["history_csv"], append=True),
             keras.callbacks.TensorBoard(artifacts["tensorboard"]),
             *model_callbacks,
@@ -224,6 +234,9 @@ def train(config, callbacks=()):
             )
         if config.ema:
             model.optimizer.finalize_variable_values(model.trainable_variables)
+        restored_best = config.restore_best and not config.ema and best.best_epoch is not None
+        if restored_best:  # the epoch with the best validation accuracy, from its saved model
+            inference.set_weights(runs.load_model(artifacts["best_model"]).get_weights())
         with files.atomic_file(artifacts["model"]) as temporary:
             inference.save(temporary)  # uncompiled: an inference model carries no optimizer
         with strategy.scope():
@@ -242,6 +255,9 @@ def train(config, callbacks=()):
         "epochs_run": history.epoch[-1] + 1 if history.epoch else (guard.first_epoch or 0),
         "epochs_run_by_this_process": len(history.epoch),
         "resumed_from_epoch": guard.first_epoch or 0,
+        "best_epoch": None if best.best_epoch is None else best.best_epoch + 1,
+        "best_validation_accuracy": None if best.best_epoch is None else float(best.best),
+        "model_weights": "best epoch" if restored_best else ("moving average" if config.ema else "last epoch"),
         "train": _prefix({k: v for k, v in last.items() if not k.startswith("val_")}, ""),
         "validation": _prefix(last, "val_"),
         "test": {key: float(value) for key, value in test_metrics.items()},

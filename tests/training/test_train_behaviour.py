@@ -91,3 +91,19 @@ def test_ema_saves_the_moving_average_of_the_trained_weights(tmp_path, tfds_dir)
         np.testing.assert_allclose(np.array(got), want, rtol=1e-5, atol=1e-6, err_msg=name)
     moved = [np.abs(w - l).max() for w, l in zip(expected, recorder.steps[-1])]
     assert max(moved) > 1e-4  # the average differs from the last weights, so the check can tell them apart
+
+
+def test_the_saved_model_is_the_best_validation_epoch(tmp_path, tfds_dir):
+    history = train.train(tiny(tmp_path, tfds_dir, epochs=4, steps_per_epoch=3, aux_logits=False,
+                               validation_split="train[90%:]", learning_rate=0.05))
+    rows = history_rows(history.artifacts["history_csv"])
+    accuracies = [float(row["val_accuracy"]) for row in rows]
+    best_epoch = accuracies.index(max(accuracies))  # the first epoch reaching the maximum
+    assert history.metrics["best_epoch"] == best_epoch + 1
+    assert history.metrics["model_weights"] == "best epoch"
+    saved = keras.models.load_model(history.artifacts["model"]).get_weights()
+    best = keras.models.load_model(history.artifacts["best_model"]).get_weights()
+    for a, b in zip(saved, best):
+        np.testing.assert_array_equal(a, b)
+    if best_epoch != len(rows) - 1:  # then the last epoch's weights differ from what was saved
+        assert history.metrics["validation"]["accuracy"] == pytest.approx(accuracies[-1])
