@@ -49,6 +49,7 @@ __all__ = ["__version__", "register_layers", *_PUBLIC]
 
 # Importing these registers every layer for `.keras` loading.
 _LAYER_MODULES = (
+    "inception_tf.models.layout",
     "inception_tf.models.inception_module",
     "inception_tf.models.lrn",
     "inception_tf.models.padding",

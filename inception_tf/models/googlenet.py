@@ -16,7 +16,12 @@ import keras
 from inception_tf.checks import positive_int
 from inception_tf.models.inception_module import InceptionModule
 from inception_tf.models.kernels import check_implementation
-from inception_tf.models.layout import compute_data_format, spatial_dims, standardize_data_format
+from inception_tf.models.layout import (
+    MinimumSizeCheck,
+    compute_data_format,
+    spatial_dims,
+    standardize_data_format,
+)
 from inception_tf.models import pretrained
 from inception_tf.models.lrn import LocalResponseNormalization
 from inception_tf.models.padding import ConstantPadding2D
@@ -282,6 +287,8 @@ def GoogLeNet(
     inputs = _inputs(input_tensor, input_shape)
     layout = compute_data_format(data_format)
     x = inputs
+    if None in (input_shape[:2] if data_format == "channels_last" else input_shape[1:]):
+        x = MinimumSizeCheck(MIN_INPUT_SIZE, data_format=data_format, name="size_check")(x)  # sizes known at call
     if include_preprocessing:
         mode = preprocessing_mode or pretrained.preprocessing_mode(weights_kind)
         x = ImagePreprocessing(mode, data_format=data_format, name="preprocessing")(x)

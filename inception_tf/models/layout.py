@@ -56,3 +56,54 @@ def from_compute_layout(tensor, data_format):
     if compute_data_format(data_format) == data_format:
         return tensor
     return ops.transpose(tensor, (0, 3, 1, 2))
+
+
+@keras.saving.register_keras_serializable(package="inception_tf")
+class MinimumSizeCheck(keras.layers.Layer):
+    """Passes images through unchanged, or raises when they are smaller than `min_size`.
+
+    For models whose input height and width are unknown until called
+    (`input_shape=(None, None, 3)`): a smaller image would run through the
+    network and give meaningless outputs from an empty feature map. Static
+    sizes are checked when the model is built; this checks the others at call
+    time (as a TensorFlow assertion inside traced TensorFlow functions).
+
+    Args:
+        min_size: int. The smallest height and width.
+        data_format: str or None. Where the spatial axes are.
+        **kwargs: base `Layer` arguments.
+
+    Call arguments:
+        inputs: `(batch_size, height, width, channels)` or channels first.
+
+    Returns:
+        `inputs`.
+    """
+
+    def __init__(self, min_size, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.min_size = int(min_size)
+        self.data_format = standardize_data_format(data_format)
+
+    def call(self, inputs):
+        height, width = spatial_dims(ops.shape(inputs), self.data_format)
+        message = (f"{self.name}: images must be at least {self.min_size}x{self.min_size} "
+                   f"(height, width). Received: ")
+        if keras.backend.backend() == "tensorflow" and not (isinstance(height, int) and isinstance(width, int)):
+            import tensorflow as tf
+
+            smallest = tf.reduce_min(tf.stack([height, width]))
+            check = tf.Assert(smallest >= self.min_size, [message + "images of shape", tf.shape(inputs)])
+            with tf.control_dependencies([check]):
+                return tf.identity(inputs)
+        if int(height) < self.min_size or int(width) < self.min_size:
+            raise ValueError(message + f"images of shape {tuple(ops.shape(inputs))}")
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"min_size": self.min_size, "data_format": self.data_format})
+        return config
