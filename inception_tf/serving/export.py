@@ -43,6 +43,7 @@ from inception_tf.serving.signatures import (
     IMAGES_INPUT,
     SERVING_SIGNATURE,
     WARMUP_FILE,
+    check_class_names,
     next_version,
     resolve_version_dir,  # noqa: F401  (kept importable from here)
     version_dirs,  # noqa: F401
@@ -64,17 +65,6 @@ def _input_geometry(model):
     if shape[1] != shape[2]:
         raise ValueError(f"export_saved_model needs square inputs. Received input_shape={shape}")
     return shape[1], shape[3]
-
-
-def _check_class_names(class_names, classes):
-    if class_names is None:
-        return None
-    class_names = [str(name) for name in class_names]
-    if len(class_names) != classes:
-        raise ValueError(f"class_names has {len(class_names)} names but the model has {classes} classes.")
-    if any("\n" in name for name in class_names):
-        raise ValueError("class_names must not contain newlines.")
-    return class_names
 
 
 class _ServingHead:
@@ -210,7 +200,7 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
     model = standard_kernels(inference_model(model))  # TF Serving runs without XLA by default
     image_size, channels = _input_geometry(model)
     classes = int(model.output_shape[-1])
-    class_names = _check_class_names(class_names, classes)
+    class_names = check_class_names(class_names, classes)
     top_k = positive_int("top_k", top_k)
     if version is None:
         version = next_version(base_dir)

@@ -30,7 +30,7 @@ import os
 
 from inception_tf import files
 from inception_tf.checks import positive_int
-from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT
+from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, check_class_names
 
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}  # format -> file extension
 CLASS_NAMES_METADATA = "class_names"
@@ -69,17 +69,6 @@ def _check_target(path, overwrite):
         raise IsADirectoryError(f"{path} is a directory; give a file path.")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it.")
-
-
-def _check_class_names(class_names, classes):
-    if class_names is None:
-        return None
-    class_names = [str(name) for name in class_names]
-    if len(class_names) != classes:
-        raise ValueError(f"class_names has {len(class_names)} names but the model has {classes} classes.")
-    if any("\n" in name for name in class_names):
-        raise ValueError("class_names must not contain newlines.")
-    return class_names
 
 
 def serving_model(model, top_k=DEFAULT_TOP_K):
@@ -157,7 +146,7 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
 
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
-    class_names = _check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
+    class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
     with files.atomic_file(path) as temporary:
         serving.export(temporary, format="onnx", verbose=False, input_signature=_input_signature(serving),
                        opset_version=opset)
@@ -200,7 +189,7 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
     path = _check_path(path, "litert")
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
-    class_names = _check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
+    class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
     with files.atomic_file(path) as temporary:
         serving.export(temporary, format="litert", verbose=False, input_signature=_input_signature(serving),
                        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})

@@ -50,3 +50,15 @@ def resolve_version_dir(model_dir, version=None):
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
         raise FileNotFoundError(f"No SavedModel at {path!r}. Versions there: {versions}")
     return path
+
+
+def check_class_names(class_names, classes):
+    """`class_names` as a list of `classes` strings (None stays None); a ValueError naming the problem otherwise."""
+    if class_names is None:
+        return None
+    class_names = [str(name) for name in class_names]
+    if len(class_names) != classes:
+        raise ValueError(f"class_names has {len(class_names)} names but the model has {classes} classes.")
+    if any("\n" in name for name in class_names):
+        raise ValueError("class_names must not contain newlines.")
+    return class_names
