@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,6 +117,7 @@ def test_sigkill_mid_training_resumes_from_the_last_backup(tmp_path, tfds_dir):
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert re.search(r"^Resuming from epoch (\d+) of 5 \((\d+) completed", resumed.stderr, re.M), resumed.stderr[-2000:]
     metrics = json.loads((tmp_path / "googlenet_digits" / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] >= 2  # not from epoch 0
     assert metrics["epochs_run"] == 5
