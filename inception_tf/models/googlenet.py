@@ -117,10 +117,17 @@ def _conv(filters, kernel_size, name, data_format, kernel_initializer, strides=1
 def _max_pool(x, name, data_format, implementation):
     """Caffe's ceil-mode 3x3/2 max pool: `(B, H, W, C) -> (B, ceil((H - 3) / 2) + 1, ..., C)`.
 
-    One row and column at the bottom and right that never win the max, then a
-    VALID pool (`padding.py`). Table 1's sizes follow: 112 -> 56 -> 28 -> 14 -> 7.
-    Keras' SAME pooling agrees at even sizes only, and pads the top at odd ones.
+    Keras' SAME pooling is exactly that at even sizes (no padding before, one
+    row and column after), and is used there: at 224x224 every pool input is
+    even (112, 56, 28, 14), so the graph is the plain one. At odd or unknown
+    sizes (where SAME would pad the top) one row and column that never win the
+    max go at the bottom and right, then a VALID pool (`padding.py`). Table 1's
+    sizes follow: 112 -> 56 -> 28 -> 14 -> 7.
     """
+    sizes = spatial_dims(x.shape, data_format)
+    if all(size is not None and size % 2 == 0 for size in sizes):
+        return MaxPooling2D(3, strides=2, padding="same", data_format=data_format, implementation=implementation,
+                            name=name)(x)
     x = ConstantPadding2D(((0, 1), (0, 1)), data_format=data_format, name=f"{name}_pad")(x)
     return MaxPooling2D(3, strides=2, padding="valid", data_format=data_format, implementation=implementation,
                         name=name)(x)

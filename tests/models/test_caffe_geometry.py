@@ -114,11 +114,24 @@ def test_padding_layer_config_and_shapes():
         ConstantPadding2D(padding=(1, 2, 3))
 
 
-def test_googlenet_pools_are_valid_after_a_pad():
-    model = GoogLeNet(input_shape=(32, 32, 3), implementation="xla")
+def test_googlenet_pools_are_valid_after_a_pad_at_odd_sizes_and_same_at_even_ones():
+    for size in (33, 35, 37, 99):
+        model = GoogLeNet(input_shape=(size, size, 3), implementation="xla")
+        side = (size + 6 - 7) // 2 + 1  # conv1, padded 3
+        for name in ("pool1", "pool2", "pool3", "pool4"):
+            pool = model.get_layer(name)
+            names = {layer.name for layer in model.layers}
+            if side % 2:  # odd: SAME would pad the top; Caffe pads only the bottom and right
+                assert (pool.padding, pool.strides, pool.implementation) == ("valid", (2, 2), "xla")
+                assert model.get_layer(f"{name}_pad").padding == ((0, 1), (0, 1))
+            else:
+                assert pool.padding == "same" and f"{name}_pad" not in names
+            side = -(-(side - 3) // 2) + 1  # Caffe's ceil mode
+            assert pool.output.shape[1] == side
+    # 224x224: 112, 56, 28, 14, all even, where SAME pads nothing before and one after, as Caffe does.
+    model = GoogLeNet(implementation="xla")
     for name in ("pool1", "pool2", "pool3", "pool4"):
-        pool = model.get_layer(name)
-        assert (pool.padding, pool.strides, pool.implementation) == ("valid", (2, 2), "xla")
-        assert model.get_layer(f"{name}_pad").padding == ((0, 1), (0, 1))
+        assert (model.get_layer(name).padding, model.get_layer(name).strides) == ("same", (2, 2))
+    assert not [layer.name for layer in model.layers if layer.name.startswith("pool") and layer.name.endswith("_pad")]
     assert model.get_layer("conv1").padding == "valid"
     assert model.get_layer("conv1_pad").padding == ((3, 3), (3, 3))
