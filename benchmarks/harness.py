@@ -566,7 +566,7 @@ def _report(candidates, peaks, pipelines, versions, threads, image_size, repeats
                 lines.append(f"| {precision} | {workload} | {with_lrn.rate():.1f} | {without.rate():.1f} | "
                              f"{share:.1%} | ≤ 10% |")
     if lrn_error is not None:
-        lines += ["", f"Our LRN with `implementation="xla"` (one XLA-compiled kernel) against "
+        lines += ["", f"Our LRN with `implementation='xla'` (one XLA-compiled kernel) against "
                   f"`tf.nn.local_response_normalization`, float32, shape (8, 56, 56, 192), inputs ~N(0, 30²): "
                   f"largest difference {lrn_error:.1e} of the largest output (float32 rounding; the tests' bound: 1e-6)."]
     for precision, (rate, totals) in (profiles or {}).items():
