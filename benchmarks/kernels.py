@@ -1,10 +1,16 @@
-"""Standard vs XLA kernels for GoogLeNet's LRN and max pools on this CPU: `python benchmarks/kernels.py`.
+"""GoogLeNet's LRN and max-pool kernels, side by side on this CPU: `python benchmarks/kernels.py`.
 
-Times, for each layer shape of GoogLeNet at batch 32 and 224x224, one training
-step of the layer alone (forward, and the gradient of a weighted sum),
-`implementation="standard"` beside `"xla"`, float32 and bfloat16, alternating,
-median of the repeats. The result is what `implementation="auto"` should pick
-on this CPU kind (inception_tf/models/kernels.py); it prints a Markdown table.
+Times each layer shape of GoogLeNet at batch 32 and 224x224 alone, float32
+and bfloat16, the kernels alternating, median of the repeats:
+
+- a training step (forward, and the gradient of a weighted sum) with
+  TensorFlow's op ("standard"), LRN's banded form (standard ops: a 1x1
+  convolution with a band matrix) and the XLA-compiled kernels ("xla");
+- an inference call (forward only) of LRN's three forms (the max pool's
+  forward is TensorFlow's op in every form).
+
+The result is what `implementation="auto"` should pick on this CPU kind
+(inception_tf/models/kernels.py); it prints two Markdown tables.
 """
 
 import os
@@ -25,32 +31,58 @@ SHAPES = (
     ("3a branch pool 3x3/1", "pool", (32, 28, 28, 192), 1),
     ("4a branch pool 3x3/1", "pool", (32, 14, 14, 480), 1),
 )
+KERNELS = ("standard", "banded", "xla")
 
 
-def step_function(kind, shape, stride, implementation, dtype):
-    import tensorflow as tf
-
+def layer_call(kind, stride, kernel, dtype):
+    """`call(x, training)` running `kernel` (one of `KERNELS`; "banded" for LRN only) of a fresh layer."""
     from inception_tf import LocalResponseNormalization, MaxPooling2D
 
-    if kind == "lrn":
-        layer = LocalResponseNormalization(implementation=implementation, dtype=dtype)
-    else:
+    implementation = "xla" if kernel == "xla" else "standard"
+    if kind == "pool":
         layer = MaxPooling2D(3, strides=stride, padding="same", implementation=implementation, dtype=dtype)
-    x = tf.nn.relu(tf.random.stateless_normal(shape, seed=(1, 2)) * 30)
-    x = tf.cast(x, dtype)
-    weights = None
+        return lambda x, training: layer(x, training=training)
+    layer = LocalResponseNormalization(implementation=implementation, dtype=dtype)
+    if kernel == "banded":
+        return lambda x, training: layer._banded_lrn(x)
+    return lambda x, training: layer(x, training=training)
+
+
+def step_function(kind, shape, stride, kernel, dtype, training):
+    """A no-argument callable: one traced training step (or inference call) of the layer on a fixed batch."""
+    import tensorflow as tf
+
+    call = layer_call(kind, stride, kernel, dtype)
+    x = tf.cast(tf.nn.relu(tf.random.stateless_normal(shape, seed=(1, 2)) * 30), dtype)
 
     @tf.function
-    def step(x):
+    def train_step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = layer(x, training=True)
-            loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.cast(tf.reshape(
-                tf.range(tf.size(y)) % 7 - 3, tf.shape(y)), tf.float32))
+            y = tf.cast(call(x, True), tf.float32)
+            loss = tf.reduce_sum(y * tf.cast(tf.reshape(tf.range(tf.size(y)) % 7 - 3, tf.shape(y)), tf.float32))
         return tape.gradient(loss, x)
 
-    del weights
+    @tf.function
+    def infer(x):
+        return call(x, False)
+
+    step = train_step if training else infer
     return lambda: step(x).numpy()
+
+
+def median_ms(steps, repeats):
+    """{name: median milliseconds} of `steps` ({name: callable}), warmed up, then alternating."""
+    for step in steps.values():
+        step()
+        step()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main(repeats=7):
@@ -68,24 +100,32 @@ def main(repeats=7):
     flags = open("/proc/cpuinfo").read()
     isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags)
     print(f"CPU: {cpu} ({isa}); oneDNN {'on' if kernels.onednn_enabled() else 'off'}; TF {tf.__version__}; "
-          f"{repeats} repeats, median ms of forward + gradient")
+          f"{repeats} repeats, median ms")
     print()
-    print("| layer | dtype | standard ms | xla ms | xla / standard |")
-    print("|---|---|---|---|---|")
+    print("Training step (forward + gradient):")
+    print()
+    print("| layer | dtype | standard ms | banded ms | xla ms | banded / standard | xla / standard |")
+    print("|---|---|---|---|---|---|---|")
     for name, kind, shape, stride in SHAPES:
         for dtype in ("float32", "bfloat16"):
-            steps = {impl: step_function(kind, shape, stride, impl, dtype) for impl in ("standard", "xla")}
-            for step in steps.values():
-                step()
-                step()
-            times = {impl: [] for impl in steps}
-            for _ in range(repeats):
-                for impl, step in steps.items():
-                    start = time.perf_counter()
-                    step()
-                    times[impl].append((time.perf_counter() - start) * 1e3)
-            standard, xla = (statistics.median(times[impl]) for impl in ("standard", "xla"))
-            print(f"| {name} | {dtype} | {standard:.1f} | {xla:.1f} | {xla / standard:.2f} |", flush=True)
+            names = KERNELS if kind == "lrn" else ("standard", "xla")
+            ms = median_ms({k: step_function(kind, shape, stride, k, dtype, True) for k in names}, repeats)
+            banded_ms, banded_ratio = ("-", "-") if "banded" not in ms else (
+                f"{ms['banded']:.1f}", f"{ms['banded'] / ms['standard']:.2f}")
+            print(f"| {name} | {dtype} | {ms['standard']:.1f} | {banded_ms} | {ms['xla']:.1f} | {banded_ratio} | "
+                  f"{ms['xla'] / ms['standard']:.2f} |", flush=True)
+    print()
+    print("Inference call (forward only):")
+    print()
+    print("| layer | dtype | standard ms | banded ms | xla ms | banded / standard | xla / standard |")
+    print("|---|---|---|---|---|---|---|")
+    for name, kind, shape, stride in SHAPES:
+        if kind != "lrn":
+            continue
+        for dtype in ("float32", "bfloat16"):
+            ms = median_ms({k: step_function(kind, shape, stride, k, dtype, False) for k in KERNELS}, repeats)
+            print(f"| {name} | {dtype} | {ms['standard']:.1f} | {ms['banded']:.1f} | {ms['xla']:.1f} | "
+                  f"{ms['banded'] / ms['standard']:.2f} | {ms['xla'] / ms['standard']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

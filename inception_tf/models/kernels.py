@@ -5,7 +5,9 @@ Both layers take an explicit `implementation` argument, saved in their config:
 - `"standard"`: the backend's standard ops. On TensorFlow:
   `tf.nn.local_response_normalization` (in float32) and `MaxPool` /
   `MaxPoolGrad`; elsewhere the `keras.ops` form. TF Serving, the ONNX and
-  LiteRT converters and every TensorFlow runtime accept these graphs.
+  LiteRT converters and every TensorFlow runtime accept these graphs, and the
+  converters map TensorFlow's LRN op to their own (ONNX's `LRN`, LiteRT's
+  `LOCAL_RESPONSE_NORMALIZATION`).
 - `"xla"`: on TensorFlow, XLA-compiled kernels: LRN forward and backward as
   one compiled function each, and the max-pool gradient as one compiled
   elementwise kernel (the forward pool stays TensorFlow's op). Inside a
@@ -13,26 +15,37 @@ Both layers take an explicit `implementation` argument, saved in their config:
   runs as plain ops that join the outer cluster. These kernels are for `fit`,
   `predict` and `evaluate` in this process: a SavedModel traced with them
   holds functions marked `_XlaMustCompile`, which TF Serving refuses unless
-  started with `--xla_cpu_compilation_enabled`. `export_saved_model` rebuilds
-  such models with `"standard"` (`standard_kernels(model)`). On other
-  backends `"xla"` is `"standard"`.
-- `"auto"` (the default): `"xla"` where it is measured to be faster and no
-  export can see it, `"standard"` elsewhere. Only training calls
-  (`training=True`, which `fit` and custom training steps make, never an
-  export) on a machine without GPU or TPU, on the TensorFlow backend, can get
-  the compiled kernels, and then per kernel (`python benchmarks/kernels.py`
-  measures them on a CPU):
-  - LRN: always. TensorFlow's LRN op is slow on every CPU kind measured and
-    has no bfloat16 kernel: forward and backward at GoogLeNet's shapes take
-    0.43-0.70x the time compiled on an AVX-512 Xeon with oneDNN on, 0.27x on
-    an AVX2 EPYC.
-  - the max-pool gradient: only when TensorFlow runs without oneDNN. On AVX2
-    CPUs TensorFlow's Eigen `MaxPoolGrad` is slow (the compiled one is 4.5x
-    faster); where TensorFlow turns oneDNN on by default (CPUs with AVX-512
-    VNNI or BF16, AVX-VNNI or AMX) its pooling gradient beats the compiled
-    one (1.15-2x the time compiled on the AVX-512 Xeon).
+  started with `--xla_cpu_compilation_enabled`. On other backends `"xla"` is
+  `"standard"`.
+- `"auto"` (the default): per call and per kernel, the one measured to be
+  fastest on this kind of machine (`python benchmarks/kernels.py` times them
+  on a CPU), never a compiled kernel in an inference call -- so
+  `model.export()` and `tf.saved_model.save` on a default model trace
+  graphs TF Serving loads. On TensorFlow, where it sees no GPU or TPU:
+  - where TensorFlow runs oneDNN (it turns it on for CPUs with AVX-512 VNNI
+    or BF16, AVX-VNNI or AMX): LRN's *banded* form in training and
+    inference -- standard ops, the window sums of squares as one 1x1
+    convolution with a band matrix, then `rsqrt`/`sqrt` for `** -0.75`. On a
+    2-core AVX-512 Xeon its forward takes 0.75-0.97x the time of TensorFlow's
+    LRN op, its training step 0.46-0.65x, against 0.41-0.79x compiled (the
+    compiled kernel is slower in bfloat16, within 10% in float32); the max
+    pool's gradient stays oneDNN's, faster than the compiled one (which takes
+    1.2-1.8x its time).
+  - without oneDNN (AVX2 CPUs): the compiled kernels in training calls
+    (`training=True`, which `fit` and custom training steps make, never an
+    export): LRN 0.27x TensorFlow's time in float32 on an AVX2 EPYC (0.37-0.51x
+    on the Xeon with oneDNN off), the max-pool gradient 0.2-0.4x Eigen's
+    `MaxPoolGrad`; TensorFlow's ops in inference calls (there the banded
+    form's separate ops are faster only with the BFC allocator).
+  Where TensorFlow sees a GPU or TPU, `"auto"` is `"standard"` (cuDNN's and
+  XLA's own kernels are fast there). `TF_ENABLE_ONEDNN_OPTS=0/1` switches
+  oneDNN, and with it the rule.
 
-`resolve(implementation, training, kernel)` is the rule; tests compare the paths.
+The exporters of this package (`export_saved_model`, ONNX, LiteRT) rebuild a
+model whose layers are not all `"standard"` with `"standard"`
+(`standard_kernels(model)`), so an export is the same graph whichever machine
+writes it. `resolve(implementation, training, kernel)` is the rule; tests
+compare the paths.
 """
 
 import functools
@@ -53,7 +66,7 @@ def check_implementation(implementation):
 
 
 def resolve(implementation, training, kernel):
-    """`"standard"` or `"xla"`: the kernels a call runs.
+    """`"standard"`, `"banded"` (LRN only) or `"xla"`: the kernels a call runs.
 
     Args:
         implementation: str. One of `IMPLEMENTATIONS`.
@@ -64,24 +77,39 @@ def resolve(implementation, training, kernel):
         return "standard"
     if implementation == "xla":
         return "xla"
-    return "xla" if training and compiled_kernels_pay_off(kernel) else "standard"
+    if training and compiled_kernels_pay_off(kernel):
+        return "xla"
+    if kernel == "lrn" and banded_lrn_pays_off():
+        return "banded"
+    return "standard"
 
 
 @functools.lru_cache(maxsize=None)
 def compiled_kernels_pay_off(kernel):
     """Whether `"auto"` picks the XLA kernel `kernel` (one of `KERNELS`) for training on this machine.
 
-    Never where TensorFlow sees a GPU or TPU (cuDNN's and XLA's own kernels are
-    fast there); on a CPU, always for LRN, and for the max-pool gradient only
-    when TensorFlow runs without oneDNN (see the module's docstring).
+    Only on a CPU-only machine where TensorFlow runs without oneDNN (see the
+    module's docstring): there TensorFlow's LRN gradient and Eigen's
+    `MaxPoolGrad` are slow.
     """
-    import tensorflow as tf
-
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}. Received: kernel={kernel!r}")
-    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
-        return False
-    return kernel == "lrn" or not onednn_enabled()
+    return not _accelerator_visible() and not onednn_enabled()
+
+
+@functools.lru_cache(maxsize=None)
+def banded_lrn_pays_off():
+    """Whether `"auto"` picks LRN's banded form (standard ops) where it picks no compiled kernel.
+
+    Where TensorFlow runs oneDNN on a machine without GPU or TPU (see the module's docstring).
+    """
+    return not _accelerator_visible() and onednn_enabled()
+
+
+def _accelerator_visible():
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
 def onednn_enabled():
@@ -110,16 +138,24 @@ def in_xla_function():
 def standard_kernels(model):
     """`model`, or a copy with the same weights whose layers all run `"standard"` kernels.
 
-    A model whose layers were built with `implementation="xla"` would trace
-    XLA-compiled functions into an export; this rebuilds it from its config
-    with `"standard"` and copies the weights. Other models are returned as is.
+    A model with layers built with `implementation="xla"` would trace
+    XLA-compiled functions into an export, and `"auto"` picks its inference
+    kernels by the machine; this rebuilds the model from its config with
+    `"standard"` everywhere and copies the weights, so that an export holds
+    TensorFlow's own ops whichever machine writes it. Models whose layers are
+    all `"standard"` (or take no `implementation`) are returned as is.
     """
-    if not any(getattr(layer, "implementation", None) == "xla" for layer in _all_layers(model)):
+    if all(getattr(layer, "implementation", "standard") == "standard" for layer in _kernel_layers(model)):
         return model
     config = _with_standard_kernels(keras.saving.serialize_keras_object(model))
     copy = keras.saving.deserialize_keras_object(config)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _kernel_layers(model):
+    """The layers of `model` (at any depth) whose `implementation` is one of `IMPLEMENTATIONS`."""
+    return [layer for layer in _all_layers(model) if getattr(layer, "implementation", None) in IMPLEMENTATIONS]
 
 
 def _all_layers(model):
@@ -130,7 +166,7 @@ def _all_layers(model):
 def _with_standard_kernels(config):
     if isinstance(config, dict):
         return {
-            key: ("standard" if key == "implementation" and value == "xla" else _with_standard_kernels(value))
+            key: ("standard" if key == "implementation" and value in IMPLEMENTATIONS else _with_standard_kernels(value))
             for key, value in config.items()
         }
     if isinstance(config, list):

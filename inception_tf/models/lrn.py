@@ -29,9 +29,11 @@ class LocalResponseNormalization(keras.layers.Layer):
     The layer always normalises in float32 (under mixed precision the input is
     upcast and the result cast back), since the sum of squares loses precision
     in 16 bits. Which kernels compute it is the `implementation` argument (see
-    `inception_tf.models.kernels`): TensorFlow's fused op, the `keras.ops`
-    form (other backends, and channels_first), or one XLA-compiled kernel with
-    an XLA-compiled gradient. Tests check every path against the others.
+    `inception_tf.models.kernels`): TensorFlow's fused op, a 1x1 convolution
+    with a band matrix (standard ops, faster where oneDNN runs TensorFlow), the
+    `keras.ops` form (other backends, and channels_first), or one XLA-compiled
+    kernel with an XLA-compiled gradient. Tests check every path against the
+    others.
 
     Args:
         depth_radius: int. Half-width of the channel window. Defaults to 2.
@@ -91,12 +93,15 @@ class LocalResponseNormalization(keras.layers.Layer):
             )
 
     def call(self, inputs, training=None):
-        if kernels.resolve(self.implementation, training, "lrn") == "xla":
-            if kernels.in_xla_function():
-                return self._portable_lrn(inputs)  # XLA fuses these ops with the rest of the cluster
-            kernel = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
-            return kernel(inputs)
+        kernel = kernels.resolve(self.implementation, training, "lrn")
+        if kernel != "standard" and kernels.in_xla_function():
+            return self._portable_lrn(inputs)  # XLA fuses these ops with the rest of the cluster
+        if kernel == "xla":
+            compiled = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
+            return compiled(inputs)
         if keras.backend.backend() == "tensorflow" and self._channel_axis == -1:
+            if kernel == "banded" and inputs.shape[-1] is not None:
+                return self._banded_lrn(inputs)
             return self._tensorflow_lrn(inputs)
         return self._portable_lrn(inputs)
 
@@ -109,6 +114,25 @@ class LocalResponseNormalization(keras.layers.Layer):
             x, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
         )
         return tf.cast(normalized, inputs.dtype)
+
+    def _banded_lrn(self, inputs):
+        """Standard TensorFlow ops (channels last, known channel count), in float32.
+
+        The window sums of squares, times alpha, are one 1x1 convolution of the
+        squares with a `(channels, channels)` band matrix (`band_matrix`), plus
+        `bias` as the convolution's bias; `** -beta` is `_inverse_power`. Where
+        oneDNN runs TensorFlow's convolutions this takes about 0.8x the time of
+        TensorFlow's LRN op (see `inception_tf.models.kernels`).
+        """
+        import tensorflow as tf
+
+        x = tf.cast(inputs, tf.float32)
+        channels = x.shape[-1]
+        band = band_matrix(channels, self.depth_radius, self.alpha)[None, None]  # (1, 1, C, C)
+        scale = tf.nn.bias_add(
+            tf.nn.conv2d(tf.square(x), band, strides=1, padding="VALID"), np.full(channels, self.bias, np.float32)
+        )
+        return tf.cast(x * _inverse_power(scale, self.beta), inputs.dtype)
 
     def _portable_lrn(self, inputs):
         """The same computation in `keras.ops`, for every backend and layout (float32 inside)."""
@@ -145,13 +169,27 @@ def _lrn_ops(inputs, depth_radius, bias, alpha, beta, channel_axis):
         if offset != depth_radius:
             window_sum = window_sum + _channel_slice(padded, channel_axis, offset, channels)
     scale = bias + alpha * window_sum
+    return ops.cast(x * _inverse_power(scale, beta), inputs.dtype)
+
+
+def _inverse_power(scale, beta):
+    """`scale ** -beta` in `keras.ops`; for GoogLeNet's 0.75 as `rsqrt(scale) * sqrt(rsqrt(scale))` (not log/exp)."""
     if beta == 0.75:
-        # scale ** -0.75 == rsqrt(scale) * sqrt(rsqrt(scale)): two cheap ops, not log/exp.
         inv_sqrt = ops.rsqrt(scale)
-        normalizer = inv_sqrt * ops.sqrt(inv_sqrt)
-    else:
-        normalizer = ops.power(scale, -beta)
-    return ops.cast(x * normalizer, inputs.dtype)
+        return inv_sqrt * ops.sqrt(inv_sqrt)
+    if beta == 0.5:
+        return ops.rsqrt(scale)
+    return ops.power(scale, -beta)
+
+
+def band_matrix(channels, depth_radius, alpha):
+    """`(channels, channels)` float32 numpy array: `alpha` where `|i - j| <= depth_radius`, zero elsewhere.
+
+    `squares @ band_matrix(...)` over the channel axis is LRN's `alpha * sum(input[c'] ** 2)`
+    for every channel at once.
+    """
+    index = np.arange(channels)
+    return np.where(np.abs(index[:, None] - index[None, :]) <= depth_radius, alpha, 0.0).astype(np.float32)
 
 
 def _channel_slice(tensor, channel_axis, start, length):

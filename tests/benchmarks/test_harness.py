@@ -89,3 +89,14 @@ def test_allocator_choice(monkeypatch):
         bench.allocator_library("jemalloc")
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so.4")
     assert bench.allocator_library("auto") == "libtcmalloc_minimal.so.4"
+
+
+def test_ratios_pair_the_samples_of_one_repeat():
+    # Seconds per step; the machine is twice as slow in the second repeat, for both candidates alike.
+    ours = bench.Candidate("ours", "keras", "float32", "infer_32", None, 32, samples=[1.0, 2.0, 0.8])
+    plain = bench.Candidate("plain Keras", "keras", "float32", "infer_32", None, 32, samples=[1.1, 2.2, 0.9])
+    ratios = bench.paired_ratios(ours, plain)
+    assert ratios == pytest.approx([1.1, 1.1, 0.9 / 0.8])
+    # Fewer samples of one candidate (its budget ran out): only the repeats both were timed in.
+    plain.samples = plain.samples[:2]
+    assert bench.paired_ratios(ours, plain) == pytest.approx([1.1, 1.1])

@@ -11,37 +11,64 @@ from tests.conftest import compiled_nodes
 
 
 @pytest.fixture
-def compiled_kernels_pay_off(monkeypatch):
+def machine(monkeypatch):
     """Sets what `auto` finds about this machine, whatever the CPU running the test."""
-    def set_to(value):
-        monkeypatch.setattr(kernels, "compiled_kernels_pay_off", lambda kernel: value)
+    def set_to(compiled_pays_off, banded_pays_off):
+        monkeypatch.setattr(kernels, "compiled_kernels_pay_off", lambda kernel: compiled_pays_off)
+        monkeypatch.setattr(kernels, "banded_lrn_pays_off", lambda: banded_pays_off)
     return set_to
 
 
 @pytest.mark.parametrize("kernel", kernels.KERNELS)
-@pytest.mark.parametrize("pays_off", [True, False])
-def test_auto_uses_xla_kernels_only_for_training_where_they_pay_off(compiled_kernels_pay_off, pays_off, kernel):
-    compiled_kernels_pay_off(pays_off)
-    assert kernels.resolve("auto", True, kernel) == ("xla" if pays_off else "standard")
-    for training in (False, None):  # inference and export calls never get them
-        assert kernels.resolve("auto", training, kernel) == "standard"
-    assert kernels.resolve("standard", True, kernel) == "standard"
-    assert kernels.resolve("xla", None, kernel) == "xla"
+@pytest.mark.parametrize("compiled_pays_off", [True, False])
+@pytest.mark.parametrize("banded_pays_off", [True, False])
+def test_auto_uses_xla_kernels_only_for_training_where_they_pay_off(machine, compiled_pays_off, banded_pays_off,
+                                                                    kernel):
+    machine(compiled_pays_off, banded_pays_off)
+    inference = "banded" if kernel == "lrn" and banded_pays_off else "standard"
+    assert kernels.resolve("auto", True, kernel) == ("xla" if compiled_pays_off else inference)
+    for training in (False, None):  # inference and export calls never get compiled kernels
+        assert kernels.resolve("auto", training, kernel) == inference
+    for training in (True, False, None):
+        assert kernels.resolve("standard", training, kernel) == "standard"
+        assert kernels.resolve("xla", training, kernel) == "xla"
+
+
+@pytest.fixture
+def cpu(monkeypatch):
+    """A CPU-only machine on which oneDNN is on or off, whatever runs the test; the rule's caches cleared."""
+    def set_to(onednn, accelerator=False):
+        monkeypatch.setattr(kernels, "onednn_enabled", lambda: onednn)
+        monkeypatch.setattr(kernels, "_accelerator_visible", lambda: accelerator)
+        kernels.compiled_kernels_pay_off.cache_clear()
+        kernels.banded_lrn_pays_off.cache_clear()
+    yield set_to
+    kernels.compiled_kernels_pay_off.cache_clear()
+    kernels.banded_lrn_pays_off.cache_clear()
 
 
 @pytest.mark.parametrize("onednn", [True, False])
-def test_auto_compiles_lrn_on_every_cpu_and_the_pool_gradient_only_without_onednn(monkeypatch, onednn):
-    # benchmarks/kernels.py: compiled LRN 0.43-0.70x TensorFlow's time with oneDNN on (AVX-512 Xeon), 0.27x
-    # without (AVX2); the compiled pool gradient 1.15-2x with oneDNN, 0.22x without.
-    kernels.compiled_kernels_pay_off.cache_clear()
-    try:
-        monkeypatch.setattr(kernels, "onednn_enabled", lambda: onednn)
-        assert kernels.compiled_kernels_pay_off("lrn")
-        assert kernels.compiled_kernels_pay_off("max_pool_gradient") == (not onednn)
-        with pytest.raises(ValueError, match="kernel must be one of"):
-            kernels.compiled_kernels_pay_off("conv")
-    finally:
-        kernels.compiled_kernels_pay_off.cache_clear()
+def test_auto_compiles_kernels_only_without_onednn_and_bands_lrn_with_it(cpu, onednn):
+    # benchmarks/kernels.py, AVX-512 Xeon: with oneDNN the banded LRN trains in 0.46-0.65x TensorFlow's time
+    # (compiled: 0.41-0.79x), infers in 0.75-0.97x; oneDNN's pool gradient beats the compiled one (1.2-1.8x).
+    # Without oneDNN the compiled LRN trains in 0.27-0.51x (float32), the compiled pool gradient in 0.2-0.4x.
+    cpu(onednn)
+    assert kernels.banded_lrn_pays_off() == onednn
+    for kernel in kernels.KERNELS:
+        assert kernels.compiled_kernels_pay_off(kernel) == (not onednn)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        kernels.compiled_kernels_pay_off("conv")
+    # What a default layer then runs, per call.
+    assert kernels.resolve("auto", True, "lrn") == ("banded" if onednn else "xla")
+    assert kernels.resolve("auto", False, "lrn") == ("banded" if onednn else "standard")
+    assert kernels.resolve("auto", True, "max_pool_gradient") == ("standard" if onednn else "xla")
+
+
+@pytest.mark.parametrize("onednn", [True, False])
+def test_auto_is_standard_where_a_gpu_or_tpu_is_visible(cpu, onednn):
+    cpu(onednn, accelerator=True)
+    assert not kernels.banded_lrn_pays_off()
+    assert not any(kernels.compiled_kernels_pay_off(kernel) for kernel in kernels.KERNELS)
 
 
 def test_onednn_probe_reads_the_environment_setting():
@@ -74,23 +101,31 @@ def test_xla_context_is_detected_only_inside_jit_compiled_functions():
     assert seen == [False, True]
 
 
-def test_standard_kernels_copy_traces_no_xla_and_computes_the_same(rng):
+@pytest.mark.parametrize("implementation", ["xla", "auto"])
+def test_standard_kernels_copy_traces_tensorflows_ops_and_computes_the_same(rng, monkeypatch, implementation):
+    monkeypatch.setattr(kernels, "banded_lrn_pays_off", lambda: True)  # "auto" inference: the banded LRN
     keras.utils.set_random_seed(3)
-    model = GoogLeNet(input_shape=(32, 32, 3), classes=5, implementation="xla")
+    model = GoogLeNet(input_shape=(32, 32, 3), classes=5, implementation=implementation)
     copy = kernels.standard_kernels(model)
     assert copy is not model
-    assert {getattr(layer, "implementation", None) for layer in copy._flatten_layers()} <= {None, "standard",
-                                                                                            "auto"}
+    assert {getattr(layer, "implementation", None) for layer in copy._flatten_layers()} == {None, "standard"}
     x = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(copy(x), model(x), rtol=1e-5, atol=1e-6)
-    traced = tf.function(lambda x: copy(x, training=True)).get_concrete_function(tf.TensorSpec((None, 32, 32, 3)))
-    assert not compiled_nodes(traced)
-    plain = GoogLeNet(input_shape=(32, 32, 3), classes=5)
-    assert kernels.standard_kernels(plain) is plain  # nothing to replace
+    for training in (True, False):
+        traced = tf.function(lambda x: copy(x, training=training)).get_concrete_function(
+            tf.TensorSpec((None, 32, 32, 3)))
+        assert not compiled_nodes(traced)
+        nodes = traced.graph.as_graph_def().node
+        assert sum(node.op == "LRN" for node in nodes) == 2  # the stem's two, as TensorFlow's op
+    standard = GoogLeNet(input_shape=(32, 32, 3), classes=5, implementation="standard")
+    assert kernels.standard_kernels(standard) is standard  # nothing to replace
 
 
-def test_keras_export_of_a_default_googlenet_holds_no_xla_function(tmp_path):
-    # The standard Keras way out: model.export() traces inference calls only.
+@pytest.mark.parametrize("banded_pays_off", [True, False])
+def test_keras_export_of_a_default_googlenet_holds_no_xla_function(tmp_path, rng, monkeypatch, banded_pays_off):
+    # The standard Keras way out: model.export() traces inference calls only; what it holds is the
+    # machine's inference LRN (TensorFlow's op, or the banded form's standard ops).
+    monkeypatch.setattr(kernels, "banded_lrn_pays_off", lambda: banded_pays_off)
     model = GoogLeNet(input_shape=(32, 32, 3), classes=4)
     model.export(str(tmp_path / "export"), verbose=False)
     loaded = tf.saved_model.load(str(tmp_path / "export"))
@@ -98,4 +133,7 @@ def test_keras_export_of_a_default_googlenet_holds_no_xla_function(tmp_path):
     functions = graph.library.function
     assert not [f.signature.name for f in functions if f.attr["_XlaMustCompile"].b]
     assert not [n.name for f in functions for n in f.node_def if n.attr["_XlaMustCompile"].b]
-    assert "LRN" in {n.op for f in functions for n in f.node_def} | {n.op for n in graph.node}
+    ops = {n.op for f in functions for n in f.node_def} | {n.op for n in graph.node}
+    assert ("LRN" in ops) == (not banded_pays_off)
+    x = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded.serve(tf.constant(x)), model(x), rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""LocalResponseNormalization: Caffe's formula, TensorFlow's op, and the XLA kernels."""
+"""LocalResponseNormalization: Caffe's formula, TensorFlow's op, the banded form and the XLA kernels."""
 
 import keras
 import numpy as np
@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from inception_tf import LocalResponseNormalization
+from inception_tf.models import kernels
 from tests.conftest import compiled_nodes, to_nchw, to_nhwc
 
 
@@ -79,15 +80,70 @@ def test_lrn_inside_a_jit_compiled_function_joins_its_cluster(rng):
     np.testing.assert_allclose(jitted(tf.constant(x)), layer(x), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("implementation,training", [("standard", True), ("auto", False), ("auto", None)])
-def test_lrn_standard_and_inference_calls_use_tensorflows_op_only(rng, implementation, training):
+@pytest.mark.parametrize("implementation,training,banded_pays_off",
+                         [("standard", True, True), ("standard", None, True), ("auto", False, False),
+                          ("auto", None, False)])
+def test_lrn_standard_calls_use_tensorflows_op_only(rng, monkeypatch, implementation, training, banded_pays_off):
+    monkeypatch.setattr(kernels, "banded_lrn_pays_off", lambda: banded_pays_off)
     x = (rng.standard_normal((2, 5, 5, 16)) * 30).astype(np.float32)
     layer = LocalResponseNormalization(implementation=implementation)
     concrete = tf.function(lambda x: layer(x, training=training)).get_concrete_function(
         tf.TensorSpec((None, 5, 5, 16)))
     assert not compiled_nodes(concrete)
-    assert "LRN" in {node.op for node in concrete.graph.as_graph_def().node}
+    ops = {node.op for node in concrete.graph.as_graph_def().node}
+    assert "LRN" in ops and "Conv2D" not in ops
     np.testing.assert_allclose(concrete(tf.constant(x)), layer(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [False, None])
+def test_lrn_inference_calls_use_the_banded_form_where_it_pays_off(rng, monkeypatch, training):
+    monkeypatch.setattr(kernels, "banded_lrn_pays_off", lambda: True)
+    x = (rng.standard_normal((2, 5, 5, 16)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization()
+    concrete = tf.function(lambda x: layer(x, training=training)).get_concrete_function(
+        tf.TensorSpec((None, 5, 5, 16)))
+    assert not compiled_nodes(concrete)
+    ops = {node.op for node in concrete.graph.as_graph_def().node}
+    assert "Conv2D" in ops and "LRN" not in ops
+    expected = tf.nn.local_response_normalization(x, depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75)
+    np.testing.assert_allclose(concrete(tf.constant(x)), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,params", [
+    ((2, 6, 6, 64), {}),  # GoogLeNet's: Caffe's local_size 5, alpha 1e-4, beta 0.75, k 1
+    ((1, 4, 3, 7), {"local_size": 3, "alpha": 1e-2, "beta": 0.5, "k": 2.0}),
+    ((1, 3, 3, 5), {"local_size": 11, "alpha": 3e-3, "beta": 1.0, "k": 1.5}),  # window wider than the channels
+    ((1, 3, 3, 6), {"local_size": 1, "alpha": 5e-3, "beta": 0.6, "k": 0.5}),
+])
+def test_lrn_banded_form_equals_caffes_formula(rng, shape, params):
+    x = (rng.standard_normal(shape) * 30).astype(np.float32)
+    local_size = params.get("local_size", 5)
+    layer = LocalResponseNormalization(depth_radius=local_size // 2, alpha=params.get("alpha", 1e-4) / local_size,
+                                       beta=params.get("beta", 0.75), bias=params.get("k", 1.0))
+    expected = numpy_lrn_caffe(x, **params)
+    np.testing.assert_allclose(layer._banded_lrn(tf.constant(x)), expected, rtol=2e-6, atol=1e-6)
+
+
+def test_lrn_banded_form_gradient_equals_tensorflows(rng):
+    x = tf.constant((rng.standard_normal((2, 5, 5, 24)) * 30).astype(np.float32))
+    weights = tf.constant(rng.standard_normal(x.shape).astype(np.float32))
+    layer = LocalResponseNormalization()
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        banded = tf.reduce_sum(layer._banded_lrn(x) * weights)
+        fused = tf.reduce_sum(layer._tensorflow_lrn(x) * weights)
+    np.testing.assert_allclose(tape.gradient(banded, x), tape.gradient(fused, x), rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_banded_form_keeps_a_bfloat16_input_dtype_and_normalises_in_float32(rng):
+    x = (rng.standard_normal((1, 4, 4, 32)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization()
+    y = layer._banded_lrn(tf.constant(x, tf.bfloat16))
+    assert y.dtype == tf.bfloat16
+    xb = tf.cast(tf.cast(x, tf.bfloat16), tf.float32)  # the float32 values the layer sees
+    expected = tf.nn.local_response_normalization(xb, depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75)
+    np.testing.assert_allclose(tf.cast(y, tf.float32), tf.cast(tf.cast(expected, tf.bfloat16), tf.float32),
+                               rtol=1e-2, atol=1e-2)
 
 
 def test_lrn_channels_first_traced_equals_channels_last(rng):
