@@ -255,10 +255,12 @@ def run_cli(model_path, dataset, split, crops, batch_size=DEFAULT_BATCH_SIZE, da
     """
     import json
 
+    from inception_tf.models import kernels
     from inception_tf.serving import predict
 
     if predict.is_keras_source(model_path):
         model, _ = predict.load_keras_source(model_path)  # imagenet, a weights file, .keras, a run directory
+        model = kernels.in_process_inference_kernels(model)  # never saved: compiled kernels where faster
     else:
         raise ValueError(
             f"--model must be 'imagenet', a .onnx/.weights.h5 weights file, a .keras file or a run directory "

@@ -55,8 +55,10 @@ class TrainConfig:
                                       "accuracy, not the last epoch's (with --ema: the average)")
     augment: bool = _field(False, "the paper's crop and colour augmentation")
     strategy: str = _field("auto", "tf.distribute strategy", choices=STRATEGIES)
-    precision: str = _field("float32", "dtype policy", choices=PRECISIONS)
-    jit_compile: bool = _field(False, "compile the train step with XLA", aliases=("--jit",))
+    precision: str = _field("float32", "dtype policy (mixed_bfloat16 pays on CPUs with AVX-512 BF16 or AMX, "
+                                       "and GPUs/TPUs)", choices=PRECISIONS)
+    jit_compile: bool = _field(False, "compile the train step with XLA (for GPUs and TPUs; on a CPU its "
+                                      "convolutions run slower than TensorFlow's)", aliases=("--jit",))
     output_dir: str = _field("runs", "parent of the run directory")
     run_name: str = _field(None, "run directory name (default: MODEL_DATASET)")
     overwrite: bool = _field(False, "train a finished run again from scratch (its files are replaced)")

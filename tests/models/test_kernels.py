@@ -137,3 +137,18 @@ def test_keras_export_of_a_default_googlenet_holds_no_xla_function(tmp_path, rng
     assert ("LRN" in ops) == (not banded_pays_off)
     x = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(loaded.serve(tf.constant(x)), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_in_process_inference_kernels_compile_on_a_cpu_only_machine(rng, monkeypatch):
+    monkeypatch.setattr(kernels, "_accelerator_visible", lambda: False)
+    keras.utils.set_random_seed(4)
+    model = GoogLeNet(input_shape=(32, 32, 3), classes=5)
+    fast = kernels.in_process_inference_kernels(model)
+    assert {layer.implementation for layer in kernels._kernel_layers(fast)} == {"xla"}
+    traced = tf.function(lambda x: fast(x, training=False)).get_concrete_function(tf.TensorSpec((None, 32, 32, 3)))
+    assert compiled_nodes(traced)
+    x = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(fast(x), model(x), rtol=1e-5, atol=1e-6)
+    assert kernels.with_kernels(fast, "xla") is fast  # nothing to replace
+    monkeypatch.setattr(kernels, "_accelerator_visible", lambda: True)  # cuDNN's kernels: the model as is
+    assert kernels.in_process_inference_kernels(model) is model
