@@ -422,7 +422,7 @@ def _machine():
     return cpu, os.cpu_count()
 
 
-def run(output="benchmarks/RESULTS.md", image_size=224, threads=None, warmup=2, repeats=9, min_seconds=0.5,
+def run(output="benchmark-report.md", image_size=224, threads=None, warmup=2, repeats=9, min_seconds=0.5,
         torch=True, precisions=("float32", "mixed_bfloat16"), budget_seconds=120, matmul_sizes=(1024, 2048, 4096),
         log=print):
     """Runs every measurement and writes the Markdown report to `output`; returns the report text."""
@@ -512,7 +512,7 @@ def _report(candidates, peaks, pipelines, versions, threads, image_size, repeats
     lines = [
         "# Benchmark results",
         "",
-        "Written by `python benchmarks/run_benchmarks.py` (benchmarks/harness.py); rerun it to replace this file.",
+        "Written by `python benchmarks/run_benchmarks.py` (benchmarks/harness.py); one run on one machine.",
         "",
         f"Machine: {cpu}, {cores} cores; CPU extensions: {', '.join(flags) or 'none of AVX2/AVX-512/AMX'}"
         f"{'' if native_bf16 else ' (no native bfloat16 instructions: bfloat16 math is emulated)'}.",

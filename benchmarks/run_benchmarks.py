@@ -32,7 +32,8 @@ def build_parser():
         prog="run_benchmarks.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Time our GoogLeNet beside plain Keras and PyTorch; write a Markdown report.",
     )
-    parser.add_argument("--output", default="benchmarks/RESULTS.md")
+    parser.add_argument("--output", default="benchmark-report.md",
+                        help="the Markdown report to write (benchmarks/RESULTS.md gathers one section per CPU kind)")
     parser.add_argument("--image-size", type=_positive(int), default=224)
     parser.add_argument("--threads", type=_positive(int), default=None, help="default: all cores")
     parser.add_argument("--repeats", type=_positive(int), default=9,

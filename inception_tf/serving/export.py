@@ -197,7 +197,8 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
         ValueError: bad version, class names, top_k or model input.
         FileExistsError: the version exists and `overwrite` is False.
     """
-    model = standard_kernels(inference_model(model))  # TF Serving runs without XLA by default
+    # TensorFlow's own ops whichever machine exports: TF Serving runs without XLA by default.
+    model = standard_kernels(inference_model(model))
     image_size, channels = _input_geometry(model)
     classes = int(model.output_shape[-1])
     class_names = check_class_names(class_names, classes)

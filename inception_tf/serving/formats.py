@@ -79,8 +79,9 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
             images to class probabilities: values in [0, 255] for a model with
             `ImagePreprocessing`, in [-1, 1] for one saved without (the graph
             then scales [0, 255] to [-1, 1] itself). A GoogLeNet with auxiliary
-            heads is reduced to its main output; XLA kernels are replaced by
-            standard ones.
+            heads is reduced to its main output; every layer runs TensorFlow's
+            standard kernels (`kernels.standard_kernels`: the converters map
+            TensorFlow's LRN op to their own).
         top_k: int. How many classes `classes` and `scores` list (at most the
             number of classes).
 
