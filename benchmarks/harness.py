@@ -41,9 +41,10 @@ class Candidate:
 def paired_ratios(a, b):
     """`a`'s rate over `b`'s, one per repeat both were timed in (candidates alternate within a repeat).
 
-    A ratio of two samples taken seconds apart cancels the drift of a shared
-    machine that a ratio of the two medians keeps; the median of these is the
-    report's ratio, their spread its (min-max).
+    A ratio of two samples taken within one repeat (seconds to a minute apart)
+    cancels most of the drift of a shared machine that a ratio of the two
+    medians keeps; the median of these is the report's ratio, their spread its
+    (min-max).
     """
     pairs = list(zip(a.samples, b.samples))  # the first k samples of each come from the first k repeats
     return [(a.images / sa) / (b.images / sb) for sa, sb in pairs]

@@ -43,6 +43,27 @@ def compiled_nodes(concrete_function):
     return [n.name for n in nodes if n.attr["_XlaMustCompile"].b] + [f.signature.name for f in functions]
 
 
+@pytest.fixture
+def cpu_kind(monkeypatch):
+    """Sets what the kernel rule finds about the machine, whatever runs the test; its caches cleared around.
+
+    `cpu_kind(onednn, accelerator=False, bfc=False)`: TensorFlow runs oneDNN or not, sees a GPU/TPU or not,
+    takes CPU tensors from the BFC allocator or not.
+    """
+    from inception_tf.models import kernels
+
+    def set_to(onednn, accelerator=False, bfc=False):
+        monkeypatch.setattr(kernels, "onednn_enabled", lambda: onednn)
+        monkeypatch.setattr(kernels, "_accelerator_visible", lambda: accelerator)
+        monkeypatch.setattr(kernels, "bfc_allocator_enabled", lambda: bfc)
+        kernels.compiled_kernels_pay_off.cache_clear()
+        kernels.banded_lrn_pays_off.cache_clear()
+
+    yield set_to
+    kernels.compiled_kernels_pay_off.cache_clear()
+    kernels.banded_lrn_pays_off.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def small_googlenet():
     """A 32x32, 10-class GoogLeNet with auxiliary heads (random weights), built once."""

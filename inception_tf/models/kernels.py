@@ -17,38 +17,50 @@ Both layers take an explicit `implementation` argument, saved in their config:
   holds functions marked `_XlaMustCompile`, which TF Serving refuses unless
   started with `--xla_cpu_compilation_enabled`. On other backends `"xla"` is
   `"standard"`.
-- `"auto"` (the default): per call and per kernel, the one measured to be
-  fastest on this kind of machine (`python benchmarks/kernels.py` times them
-  on a CPU), never a compiled kernel in an inference call -- so
-  `model.export()` and `tf.saved_model.save` on a default model trace
-  graphs TF Serving loads. On TensorFlow, where it sees no GPU or TPU:
+- `"auto"` (the default): per kernel, a choice by what the machine's
+  TensorFlow runs, measured with `python benchmarks/kernels.py`, and never a
+  compiled kernel in an inference call -- so `model.export()` and
+  `tf.saved_model.save` on a default model trace graphs TF Serving loads. On
+  TensorFlow, where it sees no GPU or TPU:
   - where TensorFlow runs oneDNN (it turns it on for CPUs with AVX-512 VNNI
     or BF16, AVX-VNNI or AMX): LRN's *banded* form in training and
     inference -- standard ops, the window sums of squares as one 1x1
     convolution with a band matrix, then `rsqrt`/`sqrt` for `** -0.75`. On a
     2-core AVX-512 Xeon its forward takes 0.75-0.97x the time of TensorFlow's
-    LRN op, its training step 0.46-0.65x, against 0.41-0.79x compiled (the
-    compiled kernel is slower in bfloat16, within 10% in float32); the max
-    pool's gradient stays oneDNN's, faster than the compiled one (which takes
+    LRN op, its training step 0.46-0.65x; the compiled kernel trains in
+    0.41-0.79x (up to 11% faster than banded in float32, slower in bfloat16;
+    the whole network trains at the same rate either way). The max pool's
+    gradient stays oneDNN's, faster than the compiled one (which takes
     1.2-1.8x its time).
   - without oneDNN (AVX2 CPUs): the compiled kernels in training calls
     (`training=True`, which `fit` and custom training steps make, never an
     export): LRN 0.27x TensorFlow's time in float32 on an AVX2 EPYC (0.37-0.51x
     on the Xeon with oneDNN off), the max-pool gradient 0.2-0.4x Eigen's
-    `MaxPoolGrad`; TensorFlow's ops in inference calls (there the banded
-    form's separate ops are faster only with the BFC allocator).
+    `MaxPoolGrad`. In inference calls the banded form where TensorFlow's CPU
+    tensors come from its BFC allocator (`TF_CPU_ALLOCATOR_USE_BFC=true`, which
+    `inception_tf.runtime.configure()` and the `inception-tf` command set:
+    0.81-0.98x the time of TensorFlow's op), TensorFlow's op with the default
+    allocator (there the banded form's separate ops are slower in three of
+    four cases).
   Where TensorFlow sees a GPU or TPU, `"auto"` is `"standard"` (cuDNN's and
   XLA's own kernels are fast there). `TF_ENABLE_ONEDNN_OPTS=0/1` switches
-  oneDNN, and with it the rule.
+  oneDNN, and with it the rule. The rule does not look at the dtype: in
+  bfloat16 without oneDNN the banded form would train faster than the
+  compiled one, but bfloat16 is emulated (slow) on those CPUs anyway.
 
-The exporters of this package (`export_saved_model`, ONNX, LiteRT) rebuild a
-model whose layers are not all `"standard"` with `"standard"`
-(`standard_kernels(model)`), so an export is the same graph whichever machine
-writes it. `resolve(implementation, training, kernel)` is the rule; tests
-compare the paths.
+A layer reads its `implementation` whenever a call is traced, so
+`using_kernels(model, implementation)` switches a built model's kernels for a
+block: this package's exporters (`export_saved_model`, ONNX, LiteRT) trace and
+save inside `using_kernels(model, "standard")`, so their exports are the same
+graph whichever machine writes them; `inception-tf evaluate` sets the
+compiled kernels on the model it only infers with
+(`in_process_inference_kernels`). `resolve(implementation, training, kernel)`
+is the rule; tests compare the paths.
 """
 
+import contextlib
 import functools
+import os
 
 import keras
 
@@ -101,9 +113,18 @@ def compiled_kernels_pay_off(kernel):
 def banded_lrn_pays_off():
     """Whether `"auto"` picks LRN's banded form (standard ops) where it picks no compiled kernel.
 
-    Where TensorFlow runs oneDNN on a machine without GPU or TPU (see the module's docstring).
+    On a machine without GPU or TPU, where TensorFlow runs oneDNN, or else
+    where its CPU tensors come from the BFC allocator (see the module's docstring).
     """
-    return not _accelerator_visible() and onednn_enabled()
+    return not _accelerator_visible() and (onednn_enabled() or bfc_allocator_enabled())
+
+
+def bfc_allocator_enabled():
+    """Whether TensorFlow takes CPU tensors from its BFC allocator (`TF_CPU_ALLOCATOR_USE_BFC`, read at start-up).
+
+    `inception_tf.runtime.configure()` (which the `inception-tf` command calls) turns it on.
+    """
+    return os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").strip().lower() in ("1", "true")
 
 
 def _accelerator_visible():
@@ -135,67 +156,64 @@ def in_xla_function():
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
-def standard_kernels(model):
-    """`model`, or a copy with the same weights whose layers all run `"standard"` kernels.
-
-    A model with layers built with `implementation="xla"` would trace
-    XLA-compiled functions into an export, and `"auto"` picks its inference
-    kernels by the machine; this rebuilds the model from its config with
-    `"standard"` everywhere and copies the weights, so that an export holds
-    TensorFlow's own ops whichever machine writes it. Models whose layers are
-    all `"standard"` (or take no `implementation`) are returned as is.
-    """
-    return with_kernels(model, "standard")
-
-
 def in_process_inference_kernels(model):
-    """`model`, or a copy with the same weights running the kernels fastest for inference in this process.
+    """`model`, its layers set (in place) to the kernels fastest for inference in this process.
 
     The compiled kernels infer fastest on a CPU-only machine on TensorFlow
     (LRN's forward: 0.28-0.46x the time of TensorFlow's op, against 0.75-0.97x
     banded, on the AVX-512 Xeon; 0.29-0.65x with oneDNN off), which `"auto"`
-    never picks for an inference call because an export could trace it. For
-    work that stays in this process, such as `inception-tf evaluate`; never
-    for a model that is exported or saved. Elsewhere `model` is returned as is.
+    never picks for an inference call because an export could trace it. For a
+    model that only ever infers in this process, such as the one
+    `inception-tf evaluate` loads; never for one that is exported or saved.
+    Elsewhere (other backends, GPU or TPU) `model` is left as it is.
     """
-    if keras.backend.backend() != "tensorflow" or _accelerator_visible():
-        return model
-    return with_kernels(model, "xla")
+    if keras.backend.backend() == "tensorflow" and not _accelerator_visible():
+        set_kernels(model, "xla")
+    return model
 
 
-def with_kernels(model, implementation):
-    """`model`, or a copy with the same weights whose layers all run `implementation` kernels.
+def set_kernels(model, implementation):
+    """Sets `implementation` on every layer of `model` that takes one (in place).
 
-    Rebuilds the model from its config with every layer's `implementation`
-    replaced and copies the weights; returns `model` itself when every layer
-    that takes an `implementation` already has this one.
+    A layer reads its `implementation` when a call is traced, so functions
+    traced afterwards run these kernels (and a model saved afterwards records
+    them in its config).
+
+    Returns:
+        The layers' previous values, in the order of `kernel_layers(model)`.
     """
     check_implementation(implementation)
-    if all(layer.implementation == implementation for layer in _kernel_layers(model)):
-        return model
-    config = _with_kernels(keras.saving.serialize_keras_object(model), implementation)
-    copy = keras.saving.deserialize_keras_object(config)
-    copy.set_weights(model.get_weights())
-    return copy
+    layers = kernel_layers(model)
+    previous = [layer.implementation for layer in layers]
+    for layer in layers:
+        layer.implementation = implementation
+    return previous
 
 
-def _kernel_layers(model):
-    """The layers of `model` (at any depth) whose `implementation` is one of `IMPLEMENTATIONS`."""
-    return [layer for layer in _all_layers(model) if getattr(layer, "implementation", None) in IMPLEMENTATIONS]
+@contextlib.contextmanager
+def using_kernels(model, implementation):
+    """Within the block, every layer of `model` that takes an `implementation` runs `implementation`.
+
+    The exporters trace and save inside `using_kernels(model, "standard")`,
+    so an export holds TensorFlow's own ops whichever machine writes it (no
+    XLA-compiled function, and TensorFlow's LRN op, which the ONNX and LiteRT
+    converters map to their own). The layers' values are restored on leaving
+    the block, whatever happens in it.
+    """
+    layers = kernel_layers(model)
+    previous = set_kernels(model, implementation)
+    try:
+        yield model
+    finally:
+        for layer, value in zip(layers, previous):
+            layer.implementation = value
 
 
-def _all_layers(model):
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        yield layer
+def kernel_layers(model):
+    """The layers of `model`, at any depth, that take an `implementation` (this package's kernel layers)."""
+    from inception_tf.models.inception_module import InceptionModule
+    from inception_tf.models.lrn import LocalResponseNormalization
+    from inception_tf.models.pooling import MaxPooling2D
 
-
-def _with_kernels(config, implementation):
-    if isinstance(config, dict):
-        return {
-            key: (implementation if key == "implementation" and value in IMPLEMENTATIONS
-                  else _with_kernels(value, implementation))
-            for key, value in config.items()
-        }
-    if isinstance(config, list):
-        return [_with_kernels(value, implementation) for value in config]
-    return config
+    kinds = (LocalResponseNormalization, MaxPooling2D, InceptionModule)
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True) if isinstance(layer, kinds)]

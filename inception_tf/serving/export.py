@@ -33,7 +33,7 @@ from inception_tf import files
 from inception_tf.checks import positive_int
 from inception_tf.images import resize_image
 from inception_tf.models.googlenet import inference_model
-from inception_tf.models.kernels import standard_kernels
+from inception_tf.models.kernels import using_kernels
 from inception_tf.models.preprocessing import has_preprocessing
 from inception_tf.serving.signatures import (
     BYTES_INPUT,
@@ -197,8 +197,7 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
         ValueError: bad version, class names, top_k or model input.
         FileExistsError: the version exists and `overwrite` is False.
     """
-    # TensorFlow's own ops whichever machine exports: TF Serving runs without XLA by default.
-    model = standard_kernels(inference_model(model))
+    model = inference_model(model)
     image_size, channels = _input_geometry(model)
     classes = int(model.output_shape[-1])
     class_names = check_class_names(class_names, classes)
@@ -211,6 +210,15 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
         raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it.")
 
     staging = tempfile.mkdtemp(prefix="inception_tf_assets_")
+    # Traced and saved with TensorFlow's own ops whichever machine exports (TF Serving runs without XLA).
+    with using_kernels(model, "standard"):
+        _write_saved_model(model, target, staging, image_size, channels, min(top_k, classes), class_names,
+                           overwrite, warmup)
+    return target
+
+
+def _write_saved_model(model, target, staging, image_size, channels, top_k, class_names, overwrite, warmup):
+    """Traces the two signatures and writes the SavedModel to `target` atomically; removes `staging`."""
     try:
         table = None
         if class_names is not None:
@@ -218,7 +226,7 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
             with open(names_path, "w") as handle:
                 handle.write("\n".join(class_names) + "\n")
             table = _class_names_table(names_path)
-        head = _ServingHead(model, image_size, channels, min(top_k, classes), table)
+        head = _ServingHead(model, image_size, channels, top_k, table)
         archive = keras.export.ExportArchive()
         archive.track(model)
         if table is not None:
@@ -236,4 +244,3 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
                         writer.write(record)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target

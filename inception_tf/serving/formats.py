@@ -79,9 +79,10 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
             images to class probabilities: values in [0, 255] for a model with
             `ImagePreprocessing`, in [-1, 1] for one saved without (the graph
             then scales [0, 255] to [-1, 1] itself). A GoogLeNet with auxiliary
-            heads is reduced to its main output; every layer runs TensorFlow's
-            standard kernels (`kernels.standard_kernels`: the converters map
-            TensorFlow's LRN op to their own).
+            heads is reduced to its main output. Trace it inside
+            `kernels.using_kernels(model, "standard")` (as `export_onnx` and
+            `export_litert` do) for TensorFlow's own ops, which the converters
+            map to theirs (LRN included).
         top_k: int. How many classes `classes` and `scores` list (at most the
             number of classes).
 
@@ -97,11 +98,10 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
     import keras
 
     from inception_tf.models.googlenet import inference_model
-    from inception_tf.models.kernels import standard_kernels
     from inception_tf.models.preprocessing import has_preprocessing
 
     top_k = positive_int("top_k", top_k)
-    model = standard_kernels(inference_model(model))
+    model = inference_model(model)
     shape = tuple(model.input_shape)
     if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
         raise ValueError(
@@ -145,12 +145,15 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
     _require("onnx")
     import onnx
 
+    from inception_tf.models.kernels import using_kernels
+
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
     class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
     with files.atomic_file(path) as temporary:
-        serving.export(temporary, format="onnx", verbose=False, input_signature=_input_signature(serving),
-                       opset_version=opset)
+        with using_kernels(model, "standard"):
+            serving.export(temporary, format="onnx", verbose=False, input_signature=_input_signature(serving),
+                           opset_version=opset)
         graph = onnx.load(temporary)
         for value in list(graph.graph.input) + list(graph.graph.output):
             dimension = value.type.tensor_type.shape.dim[0]  # tf2onnx names the batch "unk__N"
@@ -187,13 +190,16 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
     """
     import tensorflow as tf
 
+    from inception_tf.models.kernels import using_kernels
+
     path = _check_path(path, "litert")
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
     class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
     with files.atomic_file(path) as temporary:
-        serving.export(temporary, format="litert", verbose=False, input_signature=_input_signature(serving),
-                       target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+        with using_kernels(model, "standard"):
+            serving.export(temporary, format="litert", verbose=False, input_signature=_input_signature(serving),
+                           target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
         if class_names is not None:
             with files.atomic_file(class_names_path(path)) as names:
                 with open(names, "w") as handle:

@@ -58,7 +58,8 @@ class TrainConfig:
     precision: str = _field("float32", "dtype policy (mixed_bfloat16 pays on CPUs with AVX-512 BF16 or AMX, "
                                        "and GPUs/TPUs)", choices=PRECISIONS)
     jit_compile: bool = _field(False, "compile the train step with XLA (for GPUs and TPUs; on a CPU its "
-                                      "convolutions run slower than TensorFlow's)", aliases=("--jit",))
+                                      "float32 convolutions are slower than oneDNN's and its bfloat16 ones run "
+                                      "at float32 speed)", aliases=("--jit",))
     output_dir: str = _field("runs", "parent of the run directory")
     run_name: str = _field(None, "run directory name (default: MODEL_DATASET)")
     overwrite: bool = _field(False, "train a finished run again from scratch (its files are replaced)")

@@ -166,15 +166,15 @@ def test_cli_three_protocols_on_digits(tmp_path, capsys):
     assert all(p["images"] == 20 and p["k"] == 5 for p in protocols.values())
 
 
-def test_cli_evaluates_with_the_compiled_kernels_on_a_cpu(tmp_path, monkeypatch):
+def test_cli_evaluates_with_the_compiled_kernels_on_a_cpu(tmp_path, monkeypatch, cpu_kind):
     # The evaluated model is never saved, so it gets the kernels that infer fastest on a CPU.
     from inception_tf import GoogLeNet
     from inception_tf.models import kernels
 
-    monkeypatch.setattr(kernels, "_accelerator_visible", lambda: False)
+    cpu_kind(onednn=True)
     evaluated = []
     monkeypatch.setattr(ev, "evaluate", lambda model, *args, **kwargs: evaluated.append(model) or {})
     path = str(tmp_path / "googlenet.keras")
     GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=10).save(path)
     ev.run_cli(path, "digits", "test", [1])
-    assert {layer.implementation for layer in kernels._kernel_layers(evaluated[0])} == {"xla"}
+    assert {layer.implementation for layer in kernels.kernel_layers(evaluated[0])} == {"xla"}

@@ -282,3 +282,23 @@ def test_cli_predict_bad_inputs(exported, tmp_path):
     result = cli("predict", "--model", str(tmp_path / "nothing"), str(image))
     assert result.returncode == 2
     assert "No SavedModel version under" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("banded_pays_off", [True, False])
+def test_a_model_keras_cannot_rebuild_exports_with_tensorflows_lrn(tmp_path, monkeypatch, banded_pays_off):
+    # A Lambda layer cannot be deserialized safely, so the exporter switches kernels in place, not by a copy.
+    import keras
+
+    from inception_tf.models import kernels
+
+    monkeypatch.setattr(kernels, "banded_lrn_pays_off", lambda: banded_pays_off)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Lambda(lambda t: t / 255.0)(inputs)
+    lrn = inception_tf.LocalResponseNormalization()
+    x = lrn(keras.layers.Conv2D(8, 3, padding="same")(x))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
+    path = export.export_saved_model(model, str(tmp_path / "lambda"), warmup=False)
+    assert "LRN" in all_op_types(path) and lrn.implementation == "auto"
+    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(served["probabilities"], model(images / 127.5 - 1.0), rtol=1e-5, atol=1e-6)
