@@ -122,6 +122,14 @@ def _input_signature(serving):
     return [tf.TensorSpec((None, *serving.input_shape[1:]), tf.float32, name=IMAGES_INPUT)]
 
 
+def _export(model, serving, path, format, **options):
+    """Keras' exporter of `format` writes `serving` (built on `model`) to `path`, traced with TensorFlow's own ops."""
+    from inception_tf.models.kernels import using_kernels
+
+    with using_kernels(model, "standard"):
+        serving.export(path, format=format, verbose=False, input_signature=_input_signature(serving), **options)
+
+
 def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=False, opset=None):
     """Exports `model`'s inference graph as one ONNX file, atomically.
 
@@ -145,15 +153,11 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
     _require("onnx")
     import onnx
 
-    from inception_tf.models.kernels import using_kernels
-
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
     class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
     with files.atomic_file(path) as temporary:
-        with using_kernels(model, "standard"):
-            serving.export(temporary, format="onnx", verbose=False, input_signature=_input_signature(serving),
-                           opset_version=opset)
+        _export(model, serving, temporary, "onnx", opset_version=opset)
         graph = onnx.load(temporary)
         for value in list(graph.graph.input) + list(graph.graph.output):
             dimension = value.type.tensor_type.shape.dim[0]  # tf2onnx names the batch "unk__N"
@@ -190,16 +194,13 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
     """
     import tensorflow as tf
 
-    from inception_tf.models.kernels import using_kernels
-
     path = _check_path(path, "litert")
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
     class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
     with files.atomic_file(path) as temporary:
-        with using_kernels(model, "standard"):
-            serving.export(temporary, format="litert", verbose=False, input_signature=_input_signature(serving),
-                           target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+        _export(model, serving, temporary, "litert",
+                target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
         if class_names is not None:
             with files.atomic_file(class_names_path(path)) as names:
                 with open(names, "w") as handle:
