@@ -10,35 +10,55 @@ tensorflow/tensorflow#72388):
   (b) `reduce_per_replica` reduces scalar logs with `axis=0`, which fails
       ("Invalid reduction dimension 0 for input with 0 dimensions"); rank-0
       values are reduced with `axis=None`.
-The fix is applied only to Keras versions known to need it, only changes
-behaviour under a multi-worker collective strategy, and a two-process test
-checks that both workers end with identical weights.
+The fix is applied only to the Keras versions that the two-process test
+(tests/training/test_distribute.py) was run on, only changes behaviour under a
+multi-worker collective strategy, and that test checks that both workers end
+with identical weights. Any other Keras is refused for multi-worker training
+before `fit` starts, with a message naming it and the tested versions.
 """
 
 import keras
 import tensorflow as tf
 
-_PATCHED_KERAS_VERSIONS = ((3, 0), (3, 15))
+# (major, minor) of the Keras releases the two-process test passed on:
+# 3.13.2 (Colab's, with TensorFlow 2.20), 3.14.1 and 3.15.1 (with TensorFlow 2.21).
+MULTI_WORKER_TESTED_KERAS = ((3, 13), (3, 14), (3, 15))
 
 
 def _keras_version():
     return tuple(int(part) for part in keras.__version__.split(".")[:2])
 
 
-def keras_multi_worker_needs_patch():
-    """Whether this Keras version is one whose multi-worker path the patch repairs."""
-    low, high = _PATCHED_KERAS_VERSIONS
-    return low <= _keras_version() <= high
+def keras_multi_worker_tested():
+    """Whether this Keras is one whose multi-worker path the fix was tested on."""
+    return _keras_version() in MULTI_WORKER_TESTED_KERAS
+
+
+def _tested_versions_text():
+    return ", ".join(f"{major}.{minor}" for major, minor in MULTI_WORKER_TESTED_KERAS)
+
+
+def _tested_requirement():
+    (low_major, low_minor), (high_major, high_minor) = MULTI_WORKER_TESTED_KERAS[0], MULTI_WORKER_TESTED_KERAS[-1]
+    return f"keras>={low_major}.{low_minor},<{high_major}.{high_minor + 1}"
 
 
 def patch_keras_multi_worker():
-    """Applies the multi-worker fix above (idempotent); returns whether it is in place."""
+    """Applies the multi-worker fix above (idempotent).
+
+    Raises ValueError, before any training, on a Keras the fix was not tested on.
+    """
+    if not keras_multi_worker_tested():
+        raise ValueError(
+            f"multi-worker training is tested on Keras {_tested_versions_text()} only "
+            f"(inception_tf.training.keras_compat repairs keras-team/keras#20585 there); "
+            f"this is Keras {keras.__version__}. Install a tested Keras "
+            f'(pip install "{_tested_requirement()}") or train on one worker.'
+        )
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
-    if not keras_multi_worker_needs_patch():
-        return False
     if getattr(tf_trainer, "_inception_tf_multi_worker_patch", False):
-        return True
+        return
     original_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
     original_reduce = tf_trainer.reduce_per_replica
     is_multi_worker = tf_trainer._collective_all_reduce_multi_worker
@@ -74,4 +94,3 @@ def patch_keras_multi_worker():
     tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
     tf_trainer.reduce_per_replica = reduce_per_replica
     tf_trainer._inception_tf_multi_worker_patch = True
-    return True

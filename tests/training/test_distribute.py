@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from inception_tf import cli
 from inception_tf.serving import export
 from inception_tf.training import distribute, keras_compat
 
@@ -80,11 +81,35 @@ def test_tpu_without_a_tpu(monkeypatch):
         distribute.get_strategy("tpu")
 
 
-def test_multi_worker_patch_is_guarded_to_known_versions(monkeypatch):
-    assert keras_compat.keras_multi_worker_needs_patch() == (keras.__version__.startswith("3.") and
-                                                          int(keras.__version__.split(".")[1]) <= 15)
+@pytest.mark.parametrize("version, tested", [
+    ("3.12.4", False), ("3.13.2", True), ("3.14.1", True), ("3.15.1", True), ("3.16.0", False), ("4.0.0", False),
+])
+def test_multi_worker_fix_is_guarded_to_the_tested_keras(monkeypatch, version, tested):
+    monkeypatch.setattr(keras, "__version__", version)
+    assert keras_compat.keras_multi_worker_tested() is tested
+
+
+@pytest.mark.parametrize("version", ["3.12.4", "3.16.0"])
+def test_untested_keras_is_refused_before_a_multi_worker_strategy(monkeypatch, version):
+    monkeypatch.setattr(keras, "__version__", version)
+    monkeypatch.setenv("TF_CONFIG", two_workers_config(0, free_ports(2)))
+    with pytest.raises(ValueError) as refusal:
+        distribute.get_strategy("multi_worker")
+    message = str(refusal.value)
+    assert f"this is Keras {version}" in message
+    assert "tested on Keras 3.13, 3.14, 3.15 only" in message
+    assert 'pip install "keras>=3.13,<3.16"' in message
+
+
+def test_untested_keras_multi_worker_is_one_cli_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(keras, "__version__", "3.16.0")
-    assert not keras_compat.keras_multi_worker_needs_patch()
+    monkeypatch.setenv("TF_CONFIG", two_workers_config(0, free_ports(2)))
+    code = cli.main(["train", "--strategy", "multi_worker", "--epochs", "1", "--output-dir", str(tmp_path / "runs"),
+                     "--data-dir", str(tmp_path / "tfds")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert lines[-1].startswith("inception-tf train: error: multi-worker training is tested on Keras 3.13")
+    assert not (tmp_path / "runs").exists()  # refused before the run directory
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""
