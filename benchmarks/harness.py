@@ -324,13 +324,17 @@ def _seconds(step):
 
 
 XLA_KERNELS = "XLA-compiled kernels (LRN, max-pool gradients)"
+# The profiler's name for one run of an XLA-compiled CPU kernel: TensorFlow 2.21 traces
+# `CpuExecutable::ExecuteAsyncOnStream` with a `ThunkExecutor::Execute` inside it, 2.20 the
+# `ThunkExecutor::Execute` alone. A run inside another run is not counted twice.
+_XLA_RUN_EVENTS = ("CpuExecutable::ExecuteAsyncOnStream", "ThunkExecutor::Execute")
 
 
 def _op_profile(step):
     """Milliseconds per TensorFlow op type in one call of `step`, from TensorFlow's profiler.
 
     XLA-compiled kernels (our LRN and max-pool gradients) are counted together:
-    the profiler names their runs `CpuExecutable::ExecuteAsyncOnStream`, not by op.
+    the profiler names their runs by executor (`_XLA_RUN_EVENTS`), not by op.
     """
     import collections
 
@@ -355,11 +359,14 @@ def _op_profile(step):
         for line in plane.lines:
             if not line.name.startswith("tf_Compute"):
                 continue
-            for event in line.events:
+            xla_run_end = -1
+            for event in sorted(line.events, key=lambda event: event.offset_ps):
                 name = names.get(event.metadata_id, "")
                 op_type = name.rpartition(":")[2]  # "node/name:OpType"
-                if name == "CpuExecutable::ExecuteAsyncOnStream" or "Xla" in op_type:
-                    totals[XLA_KERNELS] += event.duration_ps / 1e9
+                if name in _XLA_RUN_EVENTS or "Xla" in op_type:
+                    if event.offset_ps >= xla_run_end:
+                        totals[XLA_KERNELS] += event.duration_ps / 1e9
+                        xla_run_end = event.offset_ps + event.duration_ps
                 elif op_def_registry.get(op_type) is not None or op_type.startswith("_"):
                     totals[op_type] += event.duration_ps / 1e9
     return totals
