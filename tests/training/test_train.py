@@ -18,11 +18,6 @@ from inception_tf.training import train
 from inception_tf.training.train import TrainConfig
 
 
-@pytest.fixture(scope="module")
-def tfds_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
 def quick(tmp_path, tfds_dir, **overrides):
     settings = dict(epochs=2, steps_per_epoch=2, batch_size=8, output_dir=str(tmp_path), data_dir=tfds_dir,
                     verbose=0)
@@ -165,4 +160,4 @@ def test_diverging_cli_run_exits_nonzero_with_one_line(tmp_path, tfds_dir):
             "--output-dir", str(tmp_path), "--data-dir", tfds_dir, "--verbose", "0"),
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 3
-    assert result.stderr.strip().splitlines()[-1].startswith("inception-tf train: Training diverged")
+    assert result.stderr.strip().splitlines()[-1].startswith("inception-tf train: error: Training diverged")

@@ -11,11 +11,6 @@ from inception_tf.training import train
 from inception_tf.training.train import TrainConfig
 
 
-@pytest.fixture(scope="module")
-def tfds_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
 def tiny(tmp_path, tfds_dir, **overrides):
     settings = dict(epochs=2, steps_per_epoch=1, batch_size=4, image_size=32, output_dir=str(tmp_path),
                     data_dir=tfds_dir, verbose=0, seed=11)
