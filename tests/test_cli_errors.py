@@ -20,6 +20,7 @@ import tensorflow as tf
 from inception_tf import cli, files
 from inception_tf.models import pretrained
 from inception_tf.serving import predict
+from inception_tf.training import train as training
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +133,10 @@ CASES = [
      r"Image folder '.*photos' does not exist"),
     ("missing weights file", ["train", "--weights", "{tmp}/missing.onnx", "--data-dir", "{tfds}",
                               "--output-dir", "{tmp}/runs"], None, 2, r"missing\.onnx"),
+    ("Ctrl-C before an epoch ends", ["train", "--output-dir", "{tmp}/runs", "--epochs", "3"],
+     lambda tmp, patch: patch.setattr(training, "train", _raise(KeyboardInterrupt())), 130,
+     r"^inception-tf train: interrupted before an epoch of .*/runs/googlenet_digits completed; "
+     r"`inception-tf train --output-dir .*/runs --epochs 3` starts it again$"),
     ("Ctrl-C outside training", ["predict", "--model", "{keras}", "{tmp}/image.png"],
      lambda tmp, patch: patch.setattr(predict, "load_keras_source", _raise(KeyboardInterrupt())), 130,
      r"^inception-tf predict: interrupted$"),
@@ -213,3 +218,28 @@ def test_debug_lets_the_traceback_through(tmp_path, capfd):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(predict, "load_keras_source", _raise(KeyboardInterrupt()))
             cli.main(["--debug", "predict", "--model", missing, "image.png"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_training_says_how_to_resume_and_the_same_command_does(tmp_path, tfds_dir, monkeypatch, capfd,
+                                                                        quiet_logger):
+    class CtrlCAfterFirstEpoch(keras.callbacks.TensorBoard):  # the run's last own callback: every file is written
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            raise KeyboardInterrupt()
+
+    argv = ["train", "--epochs", "2", "--steps-per-epoch", "1", "--batch-size", "4", "--no-aux", "--verbose", "0",
+            "--output-dir", str(tmp_path / "my runs"), "--data-dir", tfds_dir, "--export-dir", ""]
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks, "TensorBoard", CtrlCAfterFirstEpoch)
+        code, err = _run(argv, capfd)
+    run_dir = tmp_path / "my runs" / "googlenet_digits"
+    command = "inception-tf train " + " ".join(f"'{part}'" if " " in part or not part else part for part in argv[1:])
+    assert code == 130, err
+    assert _error_line(err, alone=False) == (
+        f"inception-tf train: interrupted; {run_dir} keeps 1 of 2 epochs: `{command}` resumes from epoch 2")
+
+    code, err = _run(argv, capfd)
+    assert code == 0, err
+    assert "Resuming from epoch 2 of 2 (1 completed" in err
+    assert json.loads((run_dir / "metrics.json").read_text())["resumed_from_epoch"] == 1

@@ -89,6 +89,19 @@ def test_bad_config_values_are_named(field, value, message):
         TrainConfig(**{field: value}).validate()
 
 
+@pytest.mark.parametrize("field", ["momentum", "dropout_rate"])
+@pytest.mark.parametrize("value", [1, 1.0, 1.5, -0.01, float("nan"), float("inf"), "0.5", True])
+def test_fractions_outside_0_to_1_are_refused_when_the_config_is_made(field, value):
+    with pytest.raises(ValueError, match=rf"^{field} must be a number in \[0, 1\)\. Received: {field}="):
+        TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["momentum", "dropout_rate"])
+@pytest.mark.parametrize("value", [0, 0.0, 0.5, 0.999, None])
+def test_fractions_in_0_to_1_are_kept(field, value):
+    assert getattr(TrainConfig(**{field: value}), field) == value
+
+
 def cli(*args):
     return [sys.executable, "-m", "inception_tf.cli", "train", *args]
 
