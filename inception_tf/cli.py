@@ -8,6 +8,7 @@ settings (`inception_tf.runtime`) and then imports what it runs.
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
 
 from inception_tf.models.recipes import MODELS
@@ -81,6 +82,11 @@ def _add_config_flags(parser, config_class):
         parser.add_argument(flag, dest=field.name, type=kind, default=field.default, help=help_text, **options)
 
 
+def _train_config(args):
+    """The `TrainConfig` of the `train` command's flags."""
+    return TrainConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)})
+
+
 def _train(args):
     import logging
 
@@ -92,11 +98,10 @@ def _train(args):
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    config = TrainConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)})
     try:
-        history = train.train(config)
+        history = train.train(_train_config(args))
     except train.TrainingDiverged as error:
-        print(f"inception-tf train: {error}", file=sys.stderr)
+        print(f"inception-tf train: error: {error}", file=sys.stderr)
         return 3
     metrics, artifacts = history.metrics, history.artifacts
     test = metrics["test"]
@@ -324,6 +329,8 @@ def build_parser():
         description="The Inception module and GoogLeNet for Keras 3 / TensorFlow 2.",
     )
     parser.add_argument("--tf-logs", action="store_true", help="show TensorFlow's own start-up and log lines")
+    parser.add_argument("--debug", action="store_true",
+                        help="let an error end in its Python traceback instead of one line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_parser(commands)
     _add_export_parsers(commands)
@@ -333,17 +340,55 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    """Runs the command line; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    from inception_tf import runtime
+EXIT_ERROR = 2  # as argparse's own errors
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
-    runtime.configure(tensorflow_logs=args.tf_logs)
+
+def error_line(error):
+    """`error`'s message on one line (whitespace runs collapsed), whatever its class; the class name if it has none."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _interrupted_line(args, argv):
+    """What Ctrl-C stopped and, for `train`, where the run resumes and with which command."""
+    if args.command != "train":
+        return "interrupted"
+    from inception_tf.training import runs
+
+    config = _train_config(args)
+    run_dir = runs.run_directory(config.output_dir, config.resolved_run_name())
+    completed = runs.completed_epochs(runs.artifacts(run_dir)["backup"])
+    command = shlex.join(["inception-tf", *argv])
+    if not completed:
+        return f"interrupted before an epoch of {run_dir} completed; `{command}` starts it again"
+    return (f"interrupted; {run_dir} keeps {completed} of {config.epochs} epochs: "
+            f"`{command}` resumes from epoch {completed + 1}")
+
+
+def main(argv=None):
+    """Runs the command line; returns the process exit code.
+
+    An error ends in one line on stderr, `inception-tf COMMAND: error: MESSAGE`, and exit code 2
+    (3 for a diverged training run); Ctrl-C ends in one line saying where a training run resumes,
+    and exit code 130. With `--debug` both end in Python's traceback instead.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
     try:
+        from inception_tf import runtime
+
+        runtime.configure(tensorflow_logs=args.tf_logs)
         return args.handler(args)
-    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, ImportError) as error:
-        print(f"inception-tf {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"inception-tf {args.command}: {_interrupted_line(args, argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"inception-tf {args.command}: error: {error_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@ def _float32_policy():
     keras.config.set_dtype_policy("float32")
 
 
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    """A tensorflow-datasets data directory for the module's tests (the embedded digits are prepared there)."""
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1409_4842)

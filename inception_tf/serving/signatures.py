@@ -15,18 +15,24 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 DEFAULT_TOP_K = 5
 
 
-def version_dirs(base_dir):
-    """Integer-named version directories under `base_dir`, as ints, ascending."""
+def _integer_names(base_dir):
+    """The entries of `base_dir` named by an integer (TF Serving's version names), by name."""
     if not os.path.isdir(base_dir):
         return []
-    return sorted(int(name) for name in os.listdir(base_dir)
-                  if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(base_dir, name)))
+    return [name for name in os.listdir(base_dir) if re.fullmatch(r"\d+", name)]
+
+
+def version_dirs(base_dir):
+    """Integer-named version directories under `base_dir`, as ints, ascending."""
+    return sorted(int(name) for name in _integer_names(base_dir) if os.path.isdir(os.path.join(base_dir, name)))
 
 
 def next_version(base_dir):
-    """One more than the highest existing version, or 1."""
-    versions = version_dirs(base_dir)
-    return versions[-1] + 1 if versions else 1
+    """One more than the highest integer-named entry (a version, or a file in its way), or 1.
+
+    Gaps stay gaps (next to 1 and 3 comes 4) and other names (`latest`, `.tmp-*`) do not count.
+    """
+    return max((int(name) for name in _integer_names(base_dir)), default=0) + 1
 
 
 def resolve_version_dir(model_dir, version=None):

@@ -6,6 +6,7 @@ flags from these fields without starting TensorFlow.
 
 import dataclasses
 import math
+import numbers
 import sys
 
 from inception_tf.checks import positive_int
@@ -23,6 +24,11 @@ DATASET_DEFAULTS = {
 }
 
 
+def _is_number(value):
+    """Whether `value` is a real number (an int or float, not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _field(default, help, **metadata):
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
@@ -33,6 +39,7 @@ class TrainConfig:
 
     A field left None takes the model's recipe (`inception_tf.models.recipes`)
     or the dataset's default (`DATASET_DEFAULTS`): see the `resolved_*` methods.
+    Constructing one checks every field (`validate`): a bad value raises a ValueError naming it.
     """
 
     model: str = _field("googlenet", "the model's recipe", choices=MODELS)
@@ -72,6 +79,9 @@ class TrainConfig:
     verbose: int = _field(None, "0 silent, 1 progress bars, 2 one line per epoch (default: 1 in a terminal, "
                           "2 when output goes to a file or pipe)", choices=(0, 1, 2))
 
+    def __post_init__(self):
+        self.validate()
+
     def recipe(self):
         """The model's `Recipe`."""
         return get_recipe(self.model)
@@ -99,12 +109,12 @@ class TrainConfig:
                 positive_int(name, getattr(self, name))
         for name in ("learning_rate", "lr_decay_epochs", "lr_decay_rate"):
             value = getattr(self, name)
-            if value is not None and not (value > 0 and math.isfinite(value)):
+            if value is not None and not (_is_number(value) and value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number. Received: {name}={value!r}")
-        if self.momentum is not None and not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1). Received: momentum={self.momentum!r}")
-        if self.dropout_rate is not None and not 0 <= self.dropout_rate < 1:
-            raise ValueError(f"dropout_rate must be in [0, 1). Received: dropout_rate={self.dropout_rate!r}")
+        for name in ("momentum", "dropout_rate"):  # None picks the recipe's
+            value = getattr(self, name)
+            if value is not None and not (_is_number(value) and 0 <= value < 1):
+                raise ValueError(f"{name} must be a number in [0, 1). Received: {name}={value!r}")
         if recipe.fixed_image_size and self.image_size not in (None, recipe.image_size):
             raise ValueError(
                 f"{self.model} takes {recipe.image_size}x{recipe.image_size} images. "

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import zipfile
 
 from inception_tf import files
 from inception_tf.training import distribute
@@ -48,6 +49,14 @@ def is_interrupted(run_dir):
     return os.path.isdir(os.path.join(run_dir, FILES["backup"])) and not is_finished(run_dir)
 
 
+def run_directory(output_dir, run_name):
+    """The directory this process writes a run to: `output_dir/run_name`, or its worker's under it."""
+    path = os.path.join(output_dir, run_name)
+    if not distribute.is_chief():
+        path = os.path.join(path, "workers", distribute.task_id())
+    return path
+
+
 def prepare(output_dir, run_name, overwrite=False):
     """The run directory for a new or resumed run, created if needed.
 
@@ -57,9 +66,7 @@ def prepare(output_dir, run_name, overwrite=False):
     Raises:
         FileExistsError: `run_dir` holds a finished run and `overwrite` is False.
     """
-    run_dir = os.path.join(output_dir, run_name)
-    if not distribute.is_chief():
-        run_dir = os.path.join(run_dir, "workers", distribute.task_id())
+    run_dir = run_directory(output_dir, run_name)
     if is_finished(run_dir):
         if not overwrite:
             raise FileExistsError(
@@ -126,7 +133,7 @@ def load_model(path):
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not a Keras model.
+        ValueError: the file is not a Keras model (not even a zip archive).
     """
     import keras
 
@@ -137,6 +144,9 @@ def load_model(path):
         path = os.path.join(path, FILES["model"])
     if not os.path.exists(path):
         raise FileNotFoundError(f"No model file at {path!r}.")
+    if os.path.isdir(path) or not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a .keras file (a zip archive): it is corrupt, truncated, or another "
+                         f"format.")
     try:
         return keras.models.load_model(path)
     except (ValueError, OSError) as error:

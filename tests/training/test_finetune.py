@@ -20,11 +20,6 @@ def zoo(tmp_path_factory):
     return weights, str(path)
 
 
-@pytest.fixture(scope="module")
-def tfds_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
 class RecordWeights(keras.callbacks.Callback):
     """The model's layer weights before training and at the end of each epoch."""
 

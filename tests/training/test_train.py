@@ -18,11 +18,6 @@ from inception_tf.training import train
 from inception_tf.training.train import TrainConfig
 
 
-@pytest.fixture(scope="module")
-def tfds_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
 def quick(tmp_path, tfds_dir, **overrides):
     settings = dict(epochs=2, steps_per_epoch=2, batch_size=8, output_dir=str(tmp_path), data_dir=tfds_dir,
                     verbose=0)
@@ -92,6 +87,19 @@ def test_diverging_run_stops_with_a_clear_message(tmp_path, tfds_dir):
 def test_bad_config_values_are_named(field, value, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{field: value}).validate()
+
+
+@pytest.mark.parametrize("field", ["momentum", "dropout_rate"])
+@pytest.mark.parametrize("value", [1, 1.0, 1.5, -0.01, float("nan"), float("inf"), "0.5", True])
+def test_fractions_outside_0_to_1_are_refused_when_the_config_is_made(field, value):
+    with pytest.raises(ValueError, match=rf"^{field} must be a number in \[0, 1\)\. Received: {field}="):
+        TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["momentum", "dropout_rate"])
+@pytest.mark.parametrize("value", [0, 0.0, 0.5, 0.999, None])
+def test_fractions_in_0_to_1_are_kept(field, value):
+    assert getattr(TrainConfig(**{field: value}), field) == value
 
 
 def cli(*args):
@@ -165,4 +173,4 @@ def test_diverging_cli_run_exits_nonzero_with_one_line(tmp_path, tfds_dir):
             "--output-dir", str(tmp_path), "--data-dir", tfds_dir, "--verbose", "0"),
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 3
-    assert result.stderr.strip().splitlines()[-1].startswith("inception-tf train: Training diverged")
+    assert result.stderr.strip().splitlines()[-1].startswith("inception-tf train: error: Training diverged")

@@ -1,4 +1,4 @@
-"""Training behaviour, in process and tiny: loss weights, resumption, finished runs."""
+"""Training behaviour, in process and tiny: loss weights, resumption, the best model, finished runs."""
 
 import csv
 import json
@@ -6,14 +6,10 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
-from inception_tf.training import train
+from inception_tf.training import runs, train
 from inception_tf.training.train import TrainConfig
-
-
-@pytest.fixture(scope="module")
-def tfds_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
 
 
 def tiny(tmp_path, tfds_dir, **overrides):
@@ -107,3 +103,78 @@ def test_the_saved_model_is_the_best_validation_epoch(tmp_path, tfds_dir):
         np.testing.assert_array_equal(a, b)
     if best_epoch != len(rows) - 1:  # then the last epoch's weights differ from what was saved
         assert history.metrics["validation"]["accuracy"] == pytest.approx(accuracies[-1])
+
+
+class _PredictOneClass(keras.callbacks.Callback):
+    """Before each validation, makes the classifier predict `label` for every image (zero kernel, one bias)."""
+
+    def __init__(self, label):
+        super().__init__()
+        self.label = label
+
+    def on_test_begin(self, logs=None):
+        logits = self.model.get_layer("logits")
+        kernel, bias = logits.get_weights()
+        logits.set_weights([np.zeros_like(kernel), 10.0 * np.eye(len(bias), dtype=bias.dtype)[self.label]])
+
+
+class _InterruptAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Interrupt()
+
+
+def _weights(path):
+    return keras.models.load_model(path).get_weights()
+
+
+@pytest.mark.slow
+def test_a_resumed_run_never_replaces_a_better_best_model(tmp_path, tfds_dir):
+    # Validation accuracy is made exact: predicting one class for every image scores that class's share of the
+    # validation labels. Epoch 1 predicts the most frequent class; after the restart, epoch 2 the least frequent.
+    config = tiny(tmp_path, tfds_dir, aux_logits=False)
+    labels = np.array([label for _, label in tfds.as_numpy(tfds.load(
+        "digits", split=config.validation_split, data_dir=tfds_dir, as_supervised=True))])
+    shares = np.bincount(labels, minlength=10) / len(labels)
+    frequent, rare = int(np.argmax(shares)), int(np.argmin(shares))
+    assert shares[frequent] > shares[rare]
+
+    with pytest.raises(_Interrupt):
+        train.train(config, callbacks=[_PredictOneClass(frequent), _InterruptAfterEpoch(0)])
+    best_before = _weights(tmp_path / "googlenet_digits" / "best.keras")
+
+    history = train.train(config, callbacks=[_PredictOneClass(rare)])
+    accuracies = [float(row["val_accuracy"]) for row in history_rows(history.artifacts["history_csv"])]
+    np.testing.assert_allclose(accuracies, [shares[frequent], shares[rare]], atol=1e-6)
+    assert history.metrics["resumed_from_epoch"] == 1
+    assert history.metrics["best_epoch"] == 1
+    assert history.metrics["best_validation_accuracy"] == pytest.approx(shares[frequent], abs=1e-6)
+    assert history.metrics["model_weights"] == "best epoch"
+    for path in (history.artifacts["best_model"], history.artifacts["model"]):
+        for before, after in zip(best_before, _weights(path), strict=True):
+            np.testing.assert_array_equal(after, before, err_msg=path)
+
+
+def test_overwrite_removes_the_finished_run_before_training_starts(tmp_path, tfds_dir):
+    old_content = b"the old run's\n"
+    run_dir = tmp_path / "googlenet_digits"
+    (run_dir / "logs").mkdir(parents=True)
+    for name in ("metrics.json", "model.keras", "best.keras", "history.csv", "logs/old.tfevents"):
+        (run_dir / name).write_bytes(old_content)
+
+    class InterruptOnFirstBatch(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.found = sorted(str(path.relative_to(run_dir)) for path in run_dir.rglob("*") if path.is_file())
+            raise _Interrupt()
+
+    interrupt = InterruptOnFirstBatch()
+    with pytest.raises(_Interrupt):
+        train.train(tiny(tmp_path, tfds_dir, overwrite=True, aux_logits=False), callbacks=[interrupt])
+    old = [name for name in interrupt.found if (run_dir / name).read_bytes() == old_content]
+    assert old == [], interrupt.found
+    assert not {"metrics.json", "model.keras", "best.keras"} & set(interrupt.found), interrupt.found
+    assert not runs.is_finished(str(run_dir))  # the same command, --overwrite or not, now resumes it

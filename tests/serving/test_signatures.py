@@ -1,0 +1,65 @@
+"""SavedModel version numbering next to versions a test lays out by hand."""
+
+import os
+
+import keras
+import pytest
+
+from inception_tf.serving import export, signatures
+
+
+def _lay_out(base, entries):
+    """Creates `entries` under `base`: a name ending in "/" is a directory holding a `marker` file, others files."""
+    for entry in entries:
+        path = base / entry.rstrip("/")
+        if entry.endswith("/"):
+            path.mkdir(parents=True)
+            (path / "marker").write_text(entry)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(entry)
+
+
+@pytest.mark.parametrize(
+    "entries,expected",
+    [([], 1), (["1/", "3/"], 4), (["3/", "1/", "latest/", ".tmp-x/", "2.bak/", "v7/", "12a/"], 4),
+     (["9"], 10), (["10/", "9/"], 11), (["007/"], 8), (["0/"], 1)],
+    ids=["empty", "a gap", "other names", "a file in the way", "ten after nine", "leading zeros", "zero"],
+)
+def test_the_next_version_is_one_above_the_highest_integer_name(tmp_path, entries, expected):
+    _lay_out(tmp_path / "m", entries)
+    assert signatures.next_version(str(tmp_path / "m")) == expected
+
+
+def test_a_missing_base_starts_at_version_1(tmp_path):
+    assert signatures.next_version(str(tmp_path / "absent")) == 1
+    assert signatures.version_dirs(str(tmp_path / "absent")) == []
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    inputs = keras.Input((8, 8, 3))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs)))
+
+
+def _markers(base):
+    return {name: (base / name / "marker").read_text() for name in os.listdir(base)
+            if (base / name / "marker").exists()}
+
+
+def test_exporting_next_to_1_and_3_writes_4_and_leaves_both(tmp_path, tiny_model):
+    base = tmp_path / "m"
+    _lay_out(base, ["1/", "3/", "latest/", ".tmp-old/"])
+    assert export.export_saved_model(tiny_model, str(base), warmup=False) == str(base / "4")
+    assert (base / "4" / "saved_model.pb").exists()
+    assert _markers(base) == {"1": "1/", "3": "3/", "latest": "latest/", ".tmp-old": ".tmp-old/"}
+    assert signatures.version_dirs(str(base)) == [1, 3, 4]
+
+    with pytest.raises(FileExistsError, match=r"m/3 already exists; pass overwrite=True"):
+        export.export_saved_model(tiny_model, str(base), version=3, warmup=False)
+    assert _markers(base)["3"] == "3/" and os.listdir(base / "3") == ["marker"]
+
+    assert export.export_saved_model(tiny_model, str(base), version=3, overwrite=True, warmup=False) == str(base / "3")
+    assert (base / "3" / "saved_model.pb").exists() and not (base / "3" / "marker").exists()
+    assert _markers(base) == {"1": "1/", "latest": "latest/", ".tmp-old": ".tmp-old/"}
+    assert signatures.version_dirs(str(base)) == [1, 3, 4]
