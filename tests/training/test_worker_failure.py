@@ -15,7 +15,9 @@ import threading
 import time
 
 import pytest
+import tensorflow as tf
 
+from inception_tf.training import distribute
 from tests.training.test_distribute import free_ports, two_workers_config
 
 # Every wait is bounded: starting and tracing two TensorFlow processes on a busy 2-core
@@ -24,6 +26,46 @@ START_TIMEOUT_S = 600
 SURVIVOR_EXIT_S = 120
 RERUN_TIMEOUT_S = 900
 EPOCHS = 3
+
+
+# What the survivor's fit raised when its peer was SIGKILLed (TensorFlow 2.21), shortened.
+PEER_RESET = (
+    "Graph execution error:\n\nDetected at node sgd/CollectiveReduceV2 defined at (most recent call last):\n"
+    "Collective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error information from "
+    "remote target /job:worker/replica:0/task:1 while calling /tensorflow.WorkerService/RecvBuf:\n"
+    "\t [[{{node sgd/CollectiveReduceV2}}]] [Op:__inference_multi_step_on_iterator_9277]"
+)
+
+
+def _multi_worker_strategy():
+    """An instance of the multi-worker strategy's class, never started (no cluster, no threads)."""
+    return object.__new__(tf.distribute.MultiWorkerMirroredStrategy)
+
+
+@pytest.mark.parametrize("error_class", [tf.errors.UnavailableError, tf.errors.InternalError,
+                                         tf.errors.DeadlineExceededError, tf.errors.CancelledError])
+def test_a_failed_collective_under_multi_worker_becomes_one_line_naming_the_worker(error_class):
+    with pytest.raises(distribute.WorkerLost) as info:
+        with distribute.worker_loss_reported(_multi_worker_strategy(), "/runs/r/backup"):
+            raise error_class(None, None, PEER_RESET)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "lost a worker (/job:worker/replica:0/task:1)" in message and error_class.__name__ in message
+    assert "Rerun the same command on every worker" in message and "/runs/r/backup" in message
+    assert isinstance(info.value.__cause__, error_class)
+
+
+def test_other_errors_pass_unchanged():
+    strategy = _multi_worker_strategy()
+    with pytest.raises(tf.errors.InternalError, match="a kernel failed"):  # no collective op failed
+        with distribute.worker_loss_reported(strategy, "backup"):
+            raise tf.errors.InternalError(None, None, "a kernel failed")
+    with pytest.raises(tf.errors.InvalidArgumentError):  # not a kind a dead peer causes
+        with distribute.worker_loss_reported(strategy, "backup"):
+            raise tf.errors.InvalidArgumentError(None, None, PEER_RESET)
+    with pytest.raises(tf.errors.UnavailableError):  # not multi-worker training
+        with distribute.worker_loss_reported(tf.distribute.get_strategy(), "backup"):
+            raise tf.errors.UnavailableError(None, None, PEER_RESET)
 
 
 class _Worker:
