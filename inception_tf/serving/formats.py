@@ -83,8 +83,9 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
             `kernels.using_kernels(model, "standard")` (as `export_onnx` and
             `export_litert` do) for TensorFlow's own ops, which the converters
             map to theirs (LRN included).
-        top_k: int. How many classes `classes` and `scores` list (at most the
-            number of classes).
+        top_k: int. How many classes `classes` and `scores` list; above the
+            number of classes every class is listed (k = classes), as the
+            SavedModel export does, so the default 5 serves a 3-class model.
 
     Returns:
         A `keras.Model` from float32 `(batch, height, width, channels)` named
@@ -138,7 +139,7 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
         path: str. The file to write; must end in `.onnx`.
         class_names: list of str or None. One name per class, stored in the
             model's `metadata_props` under `class_names`, newline-joined.
-        top_k: int. How many classes `classes` and `scores` list. Defaults to 5.
+        top_k: int. How many classes `classes` and `scores` list, at most every class. Defaults to 5.
         overwrite: bool. Replace an existing file. Defaults to False.
         opset: int or None. The ONNX opset; None takes tf2onnx's default.
 
@@ -182,7 +183,7 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
         path: str. The file to write; must end in `.tflite`.
         class_names: list of str or None. One name per class, written (also
             atomically, before the model) to `class_names_path(path)`.
-        top_k: int. How many classes `classes` and `scores` list. Defaults to 5.
+        top_k: int. How many classes `classes` and `scores` list, at most every class. Defaults to 5.
         overwrite: bool. Replace an existing file. Defaults to False.
 
     Returns:

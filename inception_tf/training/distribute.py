@@ -6,9 +6,11 @@ Cloud TPU VMs); MirroredStrategy over several GPUs; the one GPU; else the
 default strategy on the CPU. It logs its choice.
 """
 
+import contextlib
 import json
 import logging
 import os
+import re
 
 import tensorflow as tf
 
@@ -17,6 +19,51 @@ from inception_tf.training.config import STRATEGIES
 
 logger = logging.getLogger("inception_tf")
 
+# What a collective op raises under MultiWorkerMirroredStrategy when a peer dies: Unavailable
+# (connection reset, or TensorFlow's health check aborting the collectives), and, depending on
+# where the op was, Internal, DeadlineExceeded, Cancelled, Aborted or FailedPrecondition (a peer
+# that restarted).
+_COLLECTIVE_FAILURES = (
+    tf.errors.UnavailableError, tf.errors.InternalError, tf.errors.DeadlineExceededError,
+    tf.errors.CancelledError, tf.errors.AbortedError, tf.errors.FailedPreconditionError,
+)
+_COLLECTIVE_MESSAGE = re.compile(r"collective|check alive", re.IGNORECASE)
+_PEER = re.compile(r"/job:\w+/replica:\d+/task:\d+")
+
+
+class WorkerLost(RuntimeError):
+    """A multi-worker cluster lost a worker mid-training; `str()` is one line saying how to resume."""
+
+
+def _lost_worker_message(error, resume_from):
+    peer = _PEER.search(str(error))
+    which = f"a worker ({peer.group(0)})" if peer else "a worker"
+    return (
+        f"The training cluster lost {which}: its collective operations failed "
+        f"({type(error).__name__}). Rerun the same command on every worker to resume from the last "
+        f"completed epoch (state in {resume_from})."
+    )
+
+
+@contextlib.contextmanager
+def worker_loss_reported(strategy, resume_from):
+    """Inside it, a collective op failing under a multi-worker strategy raises `WorkerLost`.
+
+    Args:
+        strategy: the `tf.distribute.Strategy` training runs under; under any
+            other than `MultiWorkerMirroredStrategy` errors pass unchanged.
+        resume_from: str. Where the run's resumable state is (named in the message).
+
+    Raises:
+        WorkerLost: from the TensorFlow error (kept as `__cause__`).
+    """
+    try:
+        yield
+    except _COLLECTIVE_FAILURES as error:
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        if not multi_worker or not _COLLECTIVE_MESSAGE.search(str(error)):
+            raise
+        raise WorkerLost(_lost_worker_message(error, resume_from)) from error
 
 
 def tf_config():

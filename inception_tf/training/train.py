@@ -168,6 +168,7 @@ def train(config, callbacks=()):
     Raises:
         ValueError: a bad configuration value.
         TrainingDiverged: the loss became NaN or infinite.
+        distribute.WorkerLost: under multi-worker training, a worker died; rerunning resumes.
     """
     config.validate()
     started = time.perf_counter()
@@ -216,15 +217,16 @@ def train(config, callbacks=()):
             *model_callbacks,
             *callbacks,
         ]
-        history = model.fit(
-            _with_output_labels(train_data, model),
-            validation_data=_with_output_labels(validation_data, model),
-            epochs=config.epochs,
-            steps_per_epoch=config.steps_per_epoch,
-            callbacks=run_callbacks,
-            shuffle=False,  # the dataset shuffles itself, seeded
-            verbose=config.resolved_verbose(),
-        )
+        with distribute.worker_loss_reported(strategy, artifacts["backup"]):
+            history = model.fit(
+                _with_output_labels(train_data, model),
+                validation_data=_with_output_labels(validation_data, model),
+                epochs=config.epochs,
+                steps_per_epoch=config.steps_per_epoch,
+                callbacks=run_callbacks,
+                shuffle=False,  # the dataset shuffles itself, seeded
+                verbose=config.resolved_verbose(),
+            )
         if guard.diverged_at is not None:
             epoch, batch, loss = guard.diverged_at
             raise TrainingDiverged(

@@ -70,16 +70,39 @@ def reference_boxes(height, width, size, n):
     return [row + (0,) for row in first] + [row + (1,) for row in first]
 
 
+def _bilinear_weights(source, target):
+    """(target, source) matrix of bilinear interpolation with half-pixel centres, edges clamped."""
+    position = np.clip((np.arange(target) + 0.5) * source / target - 0.5, 0, source - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, source - 1)
+    weights = np.zeros((target, source))
+    np.add.at(weights, (np.arange(target), low), 1 - (position - low))
+    np.add.at(weights, (np.arange(target), high), position - low)
+    return weights
+
+
+def numpy_bilinear(image, height, width):
+    """Plain bilinear resizing (no antialiasing) of `(H, W, C)` to `(height, width, C)`, in numpy."""
+    rows, cols = _bilinear_weights(image.shape[0], height), _bilinear_weights(image.shape[1], width)
+    return np.einsum("yi,xj,ijc->yxc", rows, cols, np.asarray(image, np.float64)).astype(np.float32)
+
+
+def reference_resize(image, height, width, antialias):
+    if antialias:
+        return tf.image.resize(image, (height, width), antialias=True).numpy()
+    return numpy_bilinear(image, height, width)
+
+
 def reference_crops(image, size, n, antialias=True):
     image = np.asarray(image, np.float32)
     resized = {}
     out = []
     for rh, rw, y0, x0, side, mirrored in reference_boxes(image.shape[0], image.shape[1], size, n):
         if (rh, rw) not in resized:
-            resized[rh, rw] = tf.image.resize(image, (rh, rw), antialias=antialias).numpy()
+            resized[rh, rw] = reference_resize(image, rh, rw, antialias)
         crop = resized[rh, rw][y0:y0 + side, x0:x0 + side]
         if side != size:
-            crop = tf.image.resize(crop, (size, size), antialias=antialias).numpy()
+            crop = reference_resize(crop, size, size, antialias)
         out.append(crop[:, ::-1] if mirrored else crop)
     return np.stack(out)
 
@@ -193,6 +216,24 @@ def test_crops_match_reference(name, n, rng):
     got = make_crops(image, 32, n)
     assert got.shape == (n, 32, 32, 3) and got.dtype == tf.float32
     np.testing.assert_allclose(got.numpy(), reference_crops(image, 32, n), atol=1e-3)
+
+
+def test_numpy_bilinear_is_tensorflows_plain_bilinear(rng):
+    image = rng.integers(0, 256, (23, 31, 2)).astype(np.float32)
+    for height, width in ((9, 40), (37, 12), (23, 31)):
+        want = tf.image.resize(image, (height, width), antialias=False).numpy()
+        np.testing.assert_allclose(numpy_bilinear(image, height, width), want, atol=1e-2)  # float32 positions in TF
+
+
+@pytest.mark.parametrize("n", [10, 144])
+@pytest.mark.parametrize("shape", [(90, 130), (130, 90), (57, 40)])
+def test_crops_without_antialiasing_match_numpy_bilinear(shape, n, rng):
+    image = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    got = make_crops(image, 32, n, antialias=False).numpy()
+    want = reference_crops(image, 32, n, antialias=False)
+    np.testing.assert_allclose(got, want, atol=1e-2)  # TensorFlow's float32 source positions
+    # The option is switched on: antialiased crops of this image differ.
+    assert np.abs(reference_crops(image, 32, n, antialias=True) - want).max() > 1
 
 
 def test_mirrors_are_the_second_half(rng):

@@ -178,3 +178,147 @@ def test_cli_evaluates_with_the_compiled_kernels_on_a_cpu(tmp_path, monkeypatch,
     GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=10).save(path)
     ev.run_cli(path, "digits", "test", [1])
     assert {layer.implementation for layer in kernels.kernel_layers(evaluated[0])} == {"xla"}
+
+
+def _logits_model(classes=7, activation=None, seed=11):
+    """Random convolutional scores `(B, 32, 32, 3) -> (B, classes)`: logits, or probabilities with "softmax".
+
+    The logits spread over several units, so that the mean of the crops' softmax ranks classes
+    otherwise than the mean of their logits or a softmax over another axis.
+    """
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 5, strides=3, activation="relu")(keras.layers.Rescaling(1 / 64)(inputs))
+    dense = keras.layers.Dense(classes, activation=activation,
+                               kernel_initializer=keras.initializers.RandomNormal(stddev=0.3))
+    return keras.Model(inputs, dense(keras.layers.Flatten()(x)))
+
+
+def _numpy_softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _ranked_dataset(root, model, crops, rng, count=12):
+    """A folder of noise images, image `i` filed under its rank-`i % 2 + 1` class by numpy.
+
+    The expected scores of an image: numpy's softmax of `model`'s logits on each of its
+    `make_crops` crops, averaged over the crops. Even images are labelled with their top
+    class, odd ones with their second, so top-1 is 0.5 and top-2 (and top-5) is 1.
+
+    Returns:
+        `(dataset, per-crop logits (count, crops, classes) in file order)`.
+    """
+    shapes = [(40, 57), (57, 40), (45, 45), (64, 90)]
+    images = [rng.integers(0, 256, (*shapes[i % len(shapes)], 3), dtype=np.uint8) for i in range(count)]
+    logits = np.stack([model.predict(make_crops(image, SIZE, crops), verbose=0) for image in images]).astype(np.float64)
+    scores = _numpy_softmax(logits).mean(axis=1)
+    order = np.argsort(-scores, axis=1)
+    gaps = -np.diff(np.take_along_axis(scores, order, axis=1)[:, :3], axis=1)
+    assert gaps.min() > 1e-4, gaps  # no rank decided by rounding
+    labels = [order[i, i % 2] for i in range(count)]
+    by_class = {f"c{c}": [] for c in range(scores.shape[1])}
+    for i, (image, label) in enumerate(zip(images, labels)):
+        by_class[f"c{label}"].append((f"{i:02d}", image))
+    for name, named in by_class.items():
+        os.makedirs(os.path.join(root, "test", name), exist_ok=True)
+        for stem, image in named:
+            tf.io.write_file(os.path.join(root, "test", name, f"{stem}.png"), tf.io.encode_png(image))
+    return f"folder:{root}", logits, np.array(labels)
+
+
+def _top1_share(scores, labels):
+    return float(np.mean(np.argmax(scores, axis=1) == labels))
+
+
+@pytest.mark.parametrize("crops", [10, 144])
+def test_from_logits_applies_softmax_per_crop_over_classes(tmp_path, rng, crops):
+    model = _logits_model()
+    dataset, logits, labels = _ranked_dataset(str(tmp_path), model, crops, rng)
+    # The property discriminates: a softmax over the crops instead of the classes ranks otherwise.
+    over_crops = np.exp(logits - logits.max(axis=1, keepdims=True))
+    assert _top1_share((over_crops / over_crops.sum(axis=1, keepdims=True)).mean(axis=1), labels) != 0.5
+    result = ev.evaluate(model, dataset, "test", crops=crops, from_logits=True, progress=False)
+    assert result["images"] == 12 and result["k"] == 5
+    assert result["top1_accuracy"] == 0.5 and result["top5_accuracy"] == 1.0
+    without = ev.evaluate(model, dataset, "test", crops=crops, from_logits=False, progress=False)
+    assert without["top1_accuracy"] == _top1_share(logits.mean(axis=1), labels)
+
+
+@pytest.mark.parametrize("crops", [10, 144])
+def test_a_batch_smaller_than_the_crop_count_gives_the_large_batch_answer(tmp_path, rng, crops):
+    model = _logits_model(activation="softmax")
+    logits_twin = _logits_model()  # the same weights (same seed), logits out
+    dataset, _, _ = _ranked_dataset(str(tmp_path), logits_twin, crops, rng)
+    small = ev.evaluate(model, dataset, "test", crops=crops, batch_size=4, progress=False)
+    large = ev.evaluate(model, dataset, "test", crops=crops, batch_size=10 * crops, progress=False)
+    assert small["images"] == large["images"] == 12
+    assert small["top1_accuracy"] == large["top1_accuracy"] == 0.5
+    assert small["top5_accuracy"] == large["top5_accuracy"] == 1.0
+
+
+def _printed_report(out):
+    """The JSON report `inception-tf evaluate` prints after its progress bars."""
+    lines = out.splitlines()
+    return json.loads("\n".join(lines[lines.index("{"):]))
+
+
+def test_cli_evaluate_from_logits(tmp_path, rng, capsys):
+    from inception_tf.cli import main
+
+    model = _logits_model()
+    dataset, logits, labels = _ranked_dataset(str(tmp_path / "data"), model, 10, rng)
+    path = str(tmp_path / "logits.keras")
+    model.save(path)
+    argv = ["evaluate", "--model", path, "--dataset", dataset, "--crops", "10", "--batch-size", "4"]
+    assert main(argv + ["--from-logits"]) == 0
+    with_softmax = _printed_report(capsys.readouterr().out)["10"]
+    assert with_softmax["top1_accuracy"] == 0.5 and with_softmax["top5_accuracy"] == 1.0
+    assert main(argv) == 0
+    assert _printed_report(capsys.readouterr().out)["10"]["top1_accuracy"] == _top1_share(logits.mean(axis=1), labels)
+
+
+def test_a_run_interrupted_in_protocol_2_keeps_protocol_1(tmp_path, monkeypatch, rng):
+    model = _logits_model(activation="softmax")
+    dataset, _, _ = _ranked_dataset(str(tmp_path / "data"), _logits_model(), 1, rng)
+    path = str(tmp_path / "report.json")
+    real_protocol = ev.evaluate_protocol
+
+    def protocol_2_fails(model, images, crops, **kwargs):
+        if crops == 10:
+            raise KeyboardInterrupt("stopped in protocol 2")
+        return real_protocol(model, images, crops, **kwargs)
+
+    monkeypatch.setattr(ev, "evaluate_protocol", protocol_2_fails)
+    with pytest.raises(KeyboardInterrupt):
+        ev.evaluate(model, dataset, "test", crops=[1, 10], report_path=path, progress=False)
+    with open(path) as handle:
+        report = json.load(handle)
+    assert list(report["protocols"]) == ["1"]
+    assert report["protocols"]["1"]["top1_accuracy"] == 0.5 and report["protocols"]["1"]["images"] == 12
+    monkeypatch.setattr(ev, "evaluate_protocol", real_protocol)
+    resumed = ev.evaluate(model, dataset, "test", crops=[1, 10], report_path=path, progress=False)
+    assert resumed[1] == report["protocols"]["1"] and resumed[10]["images"] == 12
+
+
+def _mirrored_logits_model():
+    """Logits [6, 4, 0] when the left half is brighter than the right, else [0, 4, 5]."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+
+    def logits(x):
+        d = tf.reduce_mean(x[:, :, : SIZE // 2], axis=[1, 2, 3]) - tf.reduce_mean(x[:, :, SIZE // 2:], axis=[1, 2, 3])
+        return tf.where((d > 0)[:, None], tf.constant([6.0, 4.0, 0.0]), tf.constant([0.0, 4.0, 5.0]))
+
+    return keras.Model(inputs, keras.layers.Lambda(logits, output_shape=(3,))(inputs))
+
+
+@pytest.mark.parametrize("crops", [10, 144])
+def test_from_logits_ranks_by_mean_probability_not_mean_logit(tmp_path, crops):
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :32] = 255  # half the crops see a brighter left half, their mirrors a brighter right half
+    dataset = _write_folder(str(tmp_path), {"a": [image], "b": [], "c": []})
+    halves = np.array([[6.0, 4.0, 0.0], [0.0, 4.0, 5.0]])
+    assert np.argmax(_numpy_softmax(halves).mean(axis=0)) == 0 and np.argmax(halves.mean(axis=0)) == 1
+    model = _mirrored_logits_model()
+    assert ev.evaluate(model, dataset, "test", crops=crops, from_logits=True, progress=False)["top1_accuracy"] == 1.0
+    assert ev.evaluate(model, dataset, "test", crops=crops, from_logits=False, progress=False)["top1_accuracy"] == 0.0

@@ -171,3 +171,32 @@ def test_failed_export_leaves_no_file(source, tmp_path, monkeypatch, format):
     assert sorted(os.listdir(tmp_path)) == [path.name]
     with pytest.raises(FileExistsError, match="overwrite"):
         formats.export_model(source[1], str(path), format)
+
+
+def _three_class_model():
+    """A small 3-class softmax model without `ImagePreprocessing` (the export scales [0, 255] to [-1, 1])."""
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x)))
+
+
+@pytest.mark.parametrize("format, run", [("onnx", _run_onnx), ("litert", _run_litert)])
+def test_top_k_above_the_class_count_lists_every_class(format, run, tmp_path, images):
+    model = _three_class_model()
+    path = formats.export_model(model, str(tmp_path / f"three{formats.FORMATS[format]}"), format, top_k=10)
+    _, outputs = run(path, images)
+    expected = np.asarray(model.predict(images / 127.5 - 1.0, verbose=0))
+    ranked = np.argsort(-expected, axis=1, kind="stable")
+    assert outputs["classes"].shape == outputs["scores"].shape == (len(images), 3)
+    np.testing.assert_array_equal(outputs["classes"], ranked)
+    np.testing.assert_allclose(outputs["scores"], np.take_along_axis(expected, ranked, axis=1), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("format", list(formats.FORMATS))
+@pytest.mark.parametrize("top_k", [0, -1, 2.5, True])
+def test_top_k_that_is_not_a_positive_integer_is_refused(format, top_k, tmp_path):
+    path = str(tmp_path / f"three{formats.FORMATS[format]}")
+    with pytest.raises(ValueError, match="top_k"):
+        formats.export_model(_three_class_model(), path, format, top_k=top_k)
+    assert not os.path.exists(path)
