@@ -258,7 +258,9 @@ def _add_export_parsers(commands):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
             "Export a run directory's model.keras (or any .keras file) to OUTPUT_DIR/NAME/VERSION "
-            "(savedmodel), OUTPUT_DIR/NAME.onnx (onnx) or OUTPUT_DIR/NAME.tflite (litert)."
+            "(savedmodel), OUTPUT_DIR/NAME.onnx (onnx) or OUTPUT_DIR/NAME.tflite (litert). "
+            "--quantize int8 --calibration DATASET writes int8 ONNX or LiteRT behind the float interface; "
+            "--precision bfloat16 a SavedModel computing in bfloat16 behind float32 signatures."
         ),
     )
     parser.add_argument("source", help="a run directory (runs/NAME) or a .keras file")
