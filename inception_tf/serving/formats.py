@@ -26,7 +26,7 @@ inside the one file; in LiteRT as a sidecar text file `NAME.class_names.txt`
 With `quantize="int8"` and a `Calibration` (images prepared with the
 model's test-time geometry), both formats hold an int8 graph behind the same
 float interface: ONNX through onnxruntime's static quantization (QDQ
-format, per-channel int8 weights, int8 activations with MinMax ranges from
+format, per-channel int8 weights, uint8 activations with MinMax ranges from
 the calibration images), LiteRT through the TFLite converter's full-integer
 quantization with those images as the representative dataset (ops without an
 int8 kernel, such as LRN, stay float32 between quantize and dequantize
@@ -284,8 +284,12 @@ def _quantize_onnx(graph, calibration):
     """`graph` (an `onnx.ModelProto` with float32 input `images`) quantized to int8 by onnxruntime.
 
     Static quantization in QDQ format: int8 weights, per output channel;
-    int8 activations whose ranges are the min and max seen on the
-    calibration images (run in batches of `CALIBRATION_BATCH`).
+    8-bit activations (uint8, whose ranges are the min and max seen on the
+    calibration images, run in batches of `CALIBRATION_BATCH`). With uint8
+    activations onnxruntime's CPU provider fuses every Conv into
+    `QLinearConv` (and pools, concatenations into their NHWC int8 forms);
+    with int8 activations it fused 30 of GoogLeNet's 57 and ran the rest in
+    float32 (onnxruntime 1.32, benchmarks/RESULTS.md).
     """
     import onnx
     from onnxruntime import quantization
@@ -306,7 +310,7 @@ def _quantize_onnx(graph, calibration):
         quantization.quant_pre_process(float_path, prepared_path)
         quantization.quantize_static(
             prepared_path, int8_path, Reader(), quant_format=quantization.QuantFormat.QDQ, per_channel=True,
-            activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
+            activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
             calibrate_method=quantization.CalibrationMethod.MinMax,
         )
         return onnx.load(int8_path)
