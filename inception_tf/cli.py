@@ -137,8 +137,9 @@ def _export_options(args):
     """The export's keyword arguments from its flags; ValueError for flags that do not go together."""
     options = {"top_k": args.top_k, "overwrite": args.overwrite}
     if args.format == "savedmodel":
-        if args.quantize is not None:
-            raise ValueError("--quantize applies to --format onnx or litert; for a SavedModel use --precision bfloat16.")
+        if args.quantize is not None or args.calibration is not None:
+            raise ValueError("--quantize and --calibration apply to --format onnx or litert; for a SavedModel use "
+                             "--precision bfloat16.")
         return {**options, "version": args.version, "precision": args.precision}
     if args.version is not None:
         raise ValueError(f"--version applies to --format savedmodel only. Received: --format {args.format}")

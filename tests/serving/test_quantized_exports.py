@@ -321,8 +321,11 @@ def _cli(args, capsys):
 
 @pytest.mark.parametrize("flags, message", [
     (["--quantize", "int8", "--calibration", "digits"],
-     "inception-tf export: error: --quantize applies to --format onnx or litert; for a SavedModel use --precision "
-     "bfloat16."),
+     "inception-tf export: error: --quantize and --calibration apply to --format onnx or litert; for a SavedModel "
+     "use --precision bfloat16."),
+    (["--calibration", "digits"],
+     "inception-tf export: error: --quantize and --calibration apply to --format onnx or litert; for a SavedModel "
+     "use --precision bfloat16."),
     (["--format", "onnx", "--quantize", "int8"],
      "inception-tf export: error: --quantize int8 needs --calibration DATASET (digits, a tfds name or folder:PATH)."),
     (["--format", "litert", "--calibration", "digits"],
