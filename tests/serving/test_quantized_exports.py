@@ -165,7 +165,7 @@ def test_int8_onnx_holds_int8_weights_between_quantize_and_dequantize(int8_onnx)
         assert weight.op_type == "DequantizeLinear"
         stored = initializers[weight.input[0]]
         assert stored.data_type == onnx.TensorProto.INT8
-        assert len(onnx.numpy_helper.to_array(initializers[weight.input[1]])) == stored.dims[0]  # per channel
+        assert onnx.numpy_helper.to_array(initializers[weight.input[1]]).size == stored.dims[0]  # per channel
     sizes = {kind: sum(int(np.prod(t.dims)) for t in graph.initializer if t.data_type == kind)
              for kind in (onnx.TensorProto.INT8, onnx.TensorProto.FLOAT)}
     assert sizes[onnx.TensorProto.FLOAT] < 0.01 * sizes[onnx.TensorProto.INT8]  # scales and constants only
