@@ -12,7 +12,8 @@ import shlex
 import sys
 
 from inception_tf.models.recipes import MODELS
-from inception_tf.serving.formats import FORMATS
+from inception_tf.serving.formats import DEFAULT_CALIBRATION_IMAGES, FORMATS, QUANTIZATIONS
+from inception_tf.serving.signatures import PRECISIONS
 from inception_tf.training.config import DEFAULT_DATASET, TrainConfig
 
 
@@ -122,31 +123,41 @@ def _train(args):
 def _export(args):
     from inception_tf.training import runs
 
-    source = args.source
-    name = args.name or os.path.splitext(os.path.basename(os.path.normpath(source)))[0]
-    class_names = runs.class_names(source) if os.path.isdir(source) else None
+    options = _export_options(args)
     if args.class_names:
         with open(args.class_names) as handle:
-            class_names = [line.rstrip("\n") for line in handle if line.strip()]
-    if args.format != "savedmodel":
-        if args.version is not None:
-            raise ValueError(f"--version applies to --format savedmodel only. Received: --format {args.format}")
-        from inception_tf.serving import formats
+            options["class_names"] = [line.rstrip("\n") for line in handle if line.strip()]
+    if args.precision == "bfloat16":
+        from inception_tf.serving.export import cpu_has_bfloat16
 
-        path = formats.export_model(
-            runs.load_model(source), os.path.join(args.output_dir, name + formats.FORMATS[args.format]),
-            args.format, class_names=class_names, top_k=args.top_k, overwrite=args.overwrite,
-        )
-        print(path)
-        return 0
-    from inception_tf.serving.export import export_saved_model
-
-    path = export_saved_model(
-        runs.load_model(source), os.path.join(args.output_dir, name), version=args.version,
-        class_names=class_names, top_k=args.top_k, overwrite=args.overwrite,
-    )
-    print(path)
+        if not cpu_has_bfloat16():
+            print("inception-tf export: note: this CPU has no AVX-512 BF16 or AMX, so the bfloat16 SavedModel "
+                  "runs slower here than float32; it pays on serving hosts that have them (and on GPUs).",
+                  file=sys.stderr)
+    print(runs.export_run(args.source, args.output_dir, name=args.name, format=args.format, **options))
     return 0
+
+
+def _export_options(args):
+    """The export's keyword arguments from its flags; ValueError for flags that do not go together."""
+    options = {"top_k": args.top_k, "overwrite": args.overwrite}
+    if args.format == "savedmodel":
+        if args.quantize is not None or args.calibration is not None:
+            raise ValueError("--quantize and --calibration apply to --format onnx or litert; for a SavedModel use "
+                             "--precision bfloat16.")
+        return {**options, "version": args.version, "precision": args.precision}
+    if args.version is not None:
+        raise ValueError(f"--version applies to --format savedmodel only. Received: --format {args.format}")
+    if args.precision != "float32":
+        raise ValueError(f"--precision applies to --format savedmodel only; for {args.format} use --quantize int8.")
+    if args.quantize is None:
+        if args.calibration is not None:
+            raise ValueError("--calibration applies to quantized exports only; add --quantize int8.")
+        return options
+    if args.calibration is None:
+        raise ValueError("--quantize int8 needs --calibration DATASET (digits, a tfds name or folder:PATH).")
+    return {**options, "quantize": args.quantize, "calibration": args.calibration,
+            "calibration_images": args.calibration_images, "calibration_split": args.calibration_split}
 
 
 def _predict(args):
@@ -253,7 +264,9 @@ def _add_export_parsers(commands):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
             "Export a run directory's model.keras (or any .keras file) to OUTPUT_DIR/NAME/VERSION "
-            "(savedmodel), OUTPUT_DIR/NAME.onnx (onnx) or OUTPUT_DIR/NAME.tflite (litert)."
+            "(savedmodel), OUTPUT_DIR/NAME.onnx (onnx) or OUTPUT_DIR/NAME.tflite (litert). "
+            "--quantize int8 --calibration DATASET writes int8 ONNX or LiteRT behind the float interface; "
+            "--precision bfloat16 a SavedModel computing in bfloat16 behind float32 signatures."
         ),
     )
     parser.add_argument("source", help="a run directory (runs/NAME) or a .keras file")
@@ -265,6 +278,18 @@ def _add_export_parsers(commands):
     parser.add_argument("--class-names", default=None, help="a text file, one class name per line")
     parser.add_argument("--top-k", type=_positive_int, default=5)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="savedmodel only: bfloat16 runs the convolutions in bfloat16 behind float32 "
+                             "signatures; pays on hosts with AVX-512 BF16 or AMX (and GPUs), slower elsewhere")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
+                        help="onnx and litert only: int8 weights and activations behind the float interface; "
+                             "pays on CPUs with VNNI or AMX and on mobile CPUs")
+    parser.add_argument("--calibration", default=None, metavar="DATASET",
+                        help="with --quantize: the images activation ranges come from (digits, a tfds name, "
+                             "folder:PATH), prepared at the model's test-time geometry")
+    parser.add_argument("--calibration-images", type=_positive_int, default=DEFAULT_CALIBRATION_IMAGES,
+                        metavar="N", help="how many images of the calibration split (the first N)")
+    parser.add_argument("--calibration-split", default="train", help="the calibration dataset's split")
     parser.set_defaults(handler=_export)
 
     parser = commands.add_parser(

@@ -23,10 +23,24 @@ the graph: in ONNX as the model's `metadata_props` entry `class_names`
 inside the one file; in LiteRT as a sidecar text file `NAME.class_names.txt`
 (one name a line), since the LiteRT interpreter reads no metadata.
 
+With `quantize="int8"` and a `Calibration` (images prepared with the
+model's test-time geometry), both formats hold an int8 graph behind the same
+float interface: ONNX through onnxruntime's static quantization (QDQ
+format, per-channel int8 weights, uint8 activations with MinMax ranges from
+the calibration images), LiteRT through the TFLite converter's full-integer
+quantization with those images as the representative dataset (ops without an
+int8 kernel, such as LRN, stay float32 between quantize and dequantize
+ops). The file records it: ONNX in `metadata_props` (`quantization` = "int8",
+`calibration` = a JSON object), LiteRT in a sidecar `NAME.quantization.json`
+holding the same two entries.
+
 Importing this module needs no TensorFlow (`FORMATS` is read by the CLI).
 """
 
+import dataclasses
+import json
 import os
+import tempfile
 
 from inception_tf import files
 from inception_tf.checks import positive_int
@@ -35,20 +49,103 @@ from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, check_c
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}  # format -> file extension
 CLASS_NAMES_METADATA = "class_names"
 CLASS_NAMES_SUFFIX = ".class_names.txt"
+QUANTIZATIONS = ("int8",)
+QUANTIZATION_METADATA = "quantization"
+CALIBRATION_METADATA = "calibration"
+QUANTIZATION_SUFFIX = ".quantization.json"
+CALIBRATION_BATCH = 16  # images per calibration call
+DEFAULT_CALIBRATION_IMAGES = 128  # images an int8 export calibrates on, by default
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """The images an int8 export takes its activation ranges from, and where they came from.
+
+    Attributes:
+        images: float32 numpy array `(count, height, width, channels)`, values
+            in [0, 255], prepared with the model's test-time geometry
+            (`inception_tf.images.resize_image`, as the exported graph's clients do).
+        dataset: str. The dataset's name as given (`digits`, a tfds name, `folder:PATH`).
+        split: str. The split the images were taken from.
+    """
+
+    images: object
+    dataset: str
+    split: str
+
+    def record(self):
+        """What the exported file records about its calibration: a JSON-ready dict."""
+        shape = tuple(int(size) for size in self.images.shape)
+        return {"dataset": self.dataset, "split": self.split, "images": shape[0],
+                "image_size": list(shape[1:3]), "method": "minmax"}
 
 
 _REQUIREMENTS = {"onnx": ("tf2onnx", "onnx"), "litert": ()}
+_QUANTIZER_REQUIREMENTS = {"onnx": ("onnxruntime",), "litert": ()}  # onnxruntime quantizes ONNX
 
 
-def _require(format):
-    """An ImportError naming the extra to install when `format`'s converter is missing."""
+def _require(format, quantize=None):
+    """An ImportError naming the extra to install when `format`'s converter (or quantizer) is missing."""
     import importlib.util
 
-    missing = [name for name in _REQUIREMENTS[format] if importlib.util.find_spec(name) is None]
+    needs = _REQUIREMENTS[format] + (_QUANTIZER_REQUIREMENTS[format] if quantize else ())
+    missing = [name for name in needs if importlib.util.find_spec(name) is None]
     if missing:
         raise ImportError(
             f"The {format} export needs {', '.join(missing)}: pip install 'inception_tf[{format}]'"
         )
+
+
+def check_quantization(quantize, calibration, input_shape=None):
+    """`quantize` checked against `calibration` (and the model's input shape); ValueError naming the problem.
+
+    Args:
+        quantize: None (float32) or one of `QUANTIZATIONS`.
+        calibration: a `Calibration` (needed with `quantize`, refused without).
+        input_shape: tuple `(batch, height, width, channels)` or None. The
+            model's input; the calibration images must have its height, width
+            and channels.
+
+    Returns:
+        `quantize`.
+    """
+    if quantize is None:
+        if calibration is not None:
+            raise ValueError("calibration applies to quantized exports only; pass quantize='int8' (--quantize int8).")
+        return None
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS} or None. Received: quantize={quantize!r}")
+    if not isinstance(calibration, Calibration):
+        raise ValueError(f"quantize={quantize!r} needs calibration images: pass calibration=Calibration(...) "
+                         f"(--calibration DATASET). Received: calibration={calibration!r}")
+    shape = tuple(getattr(calibration.images, "shape", ()))
+    if len(shape) != 4 or shape[0] < 1:
+        raise ValueError(f"Calibration images must be (count >= 1, height, width, channels). Received shape {shape}")
+    if input_shape is not None and shape[1:] != tuple(input_shape[1:]):
+        raise ValueError(f"Calibration images of shape {shape[1:]} (height, width, channels) do not fit the "
+                         f"model's input {tuple(input_shape[1:])} (from dataset {calibration.dataset!r}).")
+    low, high = float(calibration.images.min()), float(calibration.images.max())
+    if not 0.0 <= low <= high <= 255.0:
+        raise ValueError(f"Calibration images must hold pixels in [0, 255]. Received values in [{low}, {high}] "
+                         f"(from dataset {calibration.dataset!r}).")
+    return quantize
+
+
+def _calibration_batches(calibration):
+    """float32 `(<= CALIBRATION_BATCH, height, width, channels)` batches of the calibration images."""
+    import numpy as np
+
+    images = np.asarray(calibration.images, np.float32)
+    return [images[start:start + CALIBRATION_BATCH] for start in range(0, len(images), CALIBRATION_BATCH)]
+
+
+def quantization_path(path):
+    """The sidecar quantization record of a LiteRT export: `x/NAME.tflite` -> `x/NAME.quantization.json`."""
+    return os.path.splitext(os.fspath(path))[0] + QUANTIZATION_SUFFIX
+
+
+def _quantization_record(quantize, calibration):
+    return {QUANTIZATION_METADATA: quantize, CALIBRATION_METADATA: calibration.record()}
 
 
 def class_names_path(path):
@@ -131,7 +228,8 @@ def _export(model, serving, path, format, **options):
         serving.export(path, format=format, verbose=False, input_signature=_input_signature(serving), **options)
 
 
-def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=False, opset=None):
+def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=False, opset=None, quantize=None,
+                calibration=None):
     """Exports `model`'s inference graph as one ONNX file, atomically.
 
     Args:
@@ -142,20 +240,25 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
         top_k: int. How many classes `classes` and `scores` list, at most every class. Defaults to 5.
         overwrite: bool. Replace an existing file. Defaults to False.
         opset: int or None. The ONNX opset; None takes tf2onnx's default.
+        quantize: None (float32) or "int8": onnxruntime's static
+            quantization (QDQ, per-channel weights), recorded in
+            `metadata_props` (`quantization`, `calibration`).
+        calibration: a `Calibration` whose images fit the model's input; needed with `quantize`.
 
     Returns:
         str. The path written.
 
     Raises:
-        ValueError: bad path suffix, class names, top_k or model input.
+        ValueError: bad path suffix, class names, top_k, model input, quantize or calibration.
         FileExistsError: the file exists and `overwrite` is False.
     """
     path = _check_path(path, "onnx")
-    _require("onnx")
+    _require("onnx", quantize)
     import onnx
 
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
+    quantize = check_quantization(quantize, calibration, serving.input_shape)
     class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
     with files.atomic_file(path) as temporary:
         _export(model, serving, temporary, "onnx", opset_version=opset)
@@ -164,14 +267,58 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
             dimension = value.type.tensor_type.shape.dim[0]  # tf2onnx names the batch "unk__N"
             dimension.ClearField("dim_value")
             dimension.dim_param = "batch"
+        properties = {}
+        if quantize is not None:
+            graph = _quantize_onnx(graph, calibration)
+            properties = {key: value if isinstance(value, str) else json.dumps(value)
+                          for key, value in _quantization_record(quantize, calibration).items()}
         if class_names is not None:
-            onnx.helper.set_model_props(graph, {CLASS_NAMES_METADATA: "\n".join(class_names)})
+            properties[CLASS_NAMES_METADATA] = "\n".join(class_names)
+        if properties:
+            onnx.helper.set_model_props(graph, properties)
         onnx.checker.check_model(graph)
         onnx.save(graph, temporary)
     return path
 
 
-def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=False):
+def _quantize_onnx(graph, calibration):
+    """`graph` (an `onnx.ModelProto` with float32 input `images`) quantized to int8 by onnxruntime.
+
+    Static quantization in QDQ format: int8 weights, per output channel;
+    8-bit activations (uint8, whose ranges are the min and max seen on the
+    calibration images, run in batches of `CALIBRATION_BATCH`). With uint8
+    activations onnxruntime's CPU provider fuses every Conv into
+    `QLinearConv` (and pools, concatenations into their NHWC int8 forms);
+    with int8 activations it fused 30 of GoogLeNet's 57 and ran the rest in
+    float32 (onnxruntime 1.32, benchmarks/RESULTS.md).
+    """
+    import onnx
+    from onnxruntime import quantization
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(_calibration_batches(calibration))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {IMAGES_INPUT: batch}
+
+    with tempfile.TemporaryDirectory(prefix="inception_tf_quantize_") as scratch:
+        float_path, prepared_path, int8_path = (os.path.join(scratch, name) for name in
+                                                ("float.onnx", "prepared.onnx", "int8.onnx"))
+        onnx.save(graph, float_path)
+        # Shape inference and onnxruntime's graph fusions first, as onnxruntime's guide asks.
+        quantization.quant_pre_process(float_path, prepared_path)
+        quantization.quantize_static(
+            prepared_path, int8_path, Reader(), quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+            activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
+            calibrate_method=quantization.CalibrationMethod.MinMax,
+        )
+        return onnx.load(int8_path)
+
+
+def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=False, quantize=None,
+                  calibration=None):
     """Exports `model`'s inference graph as one LiteRT (`.tflite`) file, atomically.
 
     The graph holds LiteRT builtin ops only (no TensorFlow ops through the
@@ -185,12 +332,17 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
             atomically, before the model) to `class_names_path(path)`.
         top_k: int. How many classes `classes` and `scores` list, at most every class. Defaults to 5.
         overwrite: bool. Replace an existing file. Defaults to False.
+        quantize: None (float32) or "int8": the converter's full-integer
+            quantization with the calibration images as representative
+            dataset (input and outputs stay float32), recorded in
+            `quantization_path(path)` (JSON).
+        calibration: a `Calibration` whose images fit the model's input; needed with `quantize`.
 
     Returns:
         str. The path written.
 
     Raises:
-        ValueError: bad path suffix, class names, top_k or model input.
+        ValueError: bad path suffix, class names, top_k, model input, quantize or calibration.
         FileExistsError: the file exists and `overwrite` is False.
     """
     import tensorflow as tf
@@ -198,15 +350,30 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
     path = _check_path(path, "litert")
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
+    quantize = check_quantization(quantize, calibration, serving.input_shape)
     class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
+    options = {}
+    if quantize is not None:
+        def representative_dataset():
+            for batch in _calibration_batches(calibration):
+                for image in batch:
+                    yield {IMAGES_INPUT: image[None]}
+
+        options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative_dataset}
     with files.atomic_file(path) as temporary:
         _export(model, serving, temporary, "litert",
-                target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+                target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}, **options)
         if class_names is not None:
-            with files.atomic_file(class_names_path(path)) as names:
-                with open(names, "w") as handle:
-                    handle.write("\n".join(class_names) + "\n")
+            _write_sidecar(class_names_path(path), "\n".join(class_names) + "\n")
+        if quantize is not None:
+            _write_sidecar(quantization_path(path), json.dumps(_quantization_record(quantize, calibration), indent=2))
     return path
+
+
+def _write_sidecar(path, text):
+    with files.atomic_file(path) as temporary:
+        with open(temporary, "w") as handle:
+            handle.write(text)
 
 
 def export_model(model, path, format, **kwargs):

@@ -13,6 +13,7 @@ BYTES_INPUT = "image_bytes"
 CLASS_NAMES_ASSET = "class_names.txt"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 DEFAULT_TOP_K = 5
+PRECISIONS = ("float32", "bfloat16")  # what a SavedModel's layers compute in, behind float32 signatures
 
 
 def _integer_names(base_dir):

@@ -22,6 +22,7 @@ import tensorflow_datasets as tfds
 from inception_tf.training import digits  # noqa: F401  (registers the "digits" builder)
 from inception_tf.checks import positive_int
 from inception_tf.images import resize_image, to_channels
+from inception_tf.serving.formats import Calibration
 from inception_tf.training.config import DEFAULT_DATASET, FOLDER_PREFIX
 
 # Cache decoded, resized images in memory when they take less than this.
@@ -262,3 +263,39 @@ def make_dataset(
     # Shard by element: in-memory and few-file datasets have too few files to shard by file.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
+
+
+def calibration_set(name, input_shape, count, split="train", data_dir=None):
+    """Images to calibrate an int8 export on: the first `count` of a split, at the model's test-time geometry.
+
+    Each image goes through `make_dataset`'s test path (`resize_image`: the
+    central square resized to the model's input, as the exported graphs'
+    clients prepare images), unshuffled, so the same call gives the same images.
+
+    Args:
+        name: str. A tensorflow-datasets name, `"digits"`, or `"folder:PATH"`.
+        input_shape: tuple `(batch, size, size, channels)`. The model's input.
+        count: int. How many images (fewer when the split has fewer).
+        split: str. The split to read. Defaults to "train".
+        data_dir: str or None. Where tensorflow-datasets keeps its data.
+
+    Returns:
+        `inception_tf.serving.formats.Calibration` with float32
+        `(count, size, size, channels)` images in [0, 255].
+
+    Raises:
+        ValueError: `count` below 1, a model input that is not square with 1 or
+            3 channels, an unknown dataset or split, or images that cannot be
+            turned into the model's channels.
+    """
+    count = positive_int("count", count)
+    shape = tuple(input_shape)
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] not in (1, 3):
+        raise ValueError(f"Calibration needs a model taking square (batch, size, size, 1 or 3) images. "
+                         f"Received input_shape={shape}")
+    images = make_dataset(name, split=split, image_size=int(shape[1]), batch_size=count, data_dir=data_dir,
+                          cache=False, channels=int(shape[3])).take(1)
+    batch = next(iter(images.map(lambda pixels, label: pixels)), None)
+    if batch is None:
+        raise ValueError(f"Dataset {name!r} split {split!r} holds no images to calibrate on.")
+    return Calibration(images=batch.numpy(), dataset=name, split=split)

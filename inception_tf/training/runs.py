@@ -153,20 +153,43 @@ def load_model(path):
         raise ValueError(f"Cannot load a Keras model from {path!r}: {error}") from None
 
 
-def export_run(run_dir, export_dir, name=None, **options):
-    """Exports a finished run's `model.keras` as a TF Serving SavedModel.
+def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
+    """Exports a finished run's (or a `.keras` file's) model as a SavedModel, ONNX or LiteRT.
 
     Args:
-        run_dir: str. The run directory.
-        export_dir: str. The parent of model base paths (e.g. `saved_models`).
-        name: str or None. The model name; defaults to the run directory's name.
-        **options: passed to `inception_tf.serving.export.export_saved_model`.
+        run_dir: str. The run directory, or a `.keras` file.
+        export_dir: str. Where exports go (e.g. `saved_models`): a SavedModel
+            to `export_dir/NAME/VERSION/`, ONNX to `export_dir/NAME.onnx`,
+            LiteRT to `export_dir/NAME.tflite`.
+        name: str or None. The model name; defaults to the run directory's (or file's) name.
+        format: str. "savedmodel" (default) or a key of `inception_tf.serving.formats.FORMATS`.
+        **options: passed to `export_saved_model` (e.g. `precision`) or to
+            `export_onnx`/`export_litert` (e.g. `quantize`, `calibration`; a
+            `calibration` given as a dataset name is read with
+            `data.calibration_set` at the model's geometry, taking
+            `calibration_images` images (default 128) of `calibration_split`
+            (default "train")).
 
     Returns:
-        str. The version directory written.
+        str. The version directory or file written.
+
+    Raises:
+        ValueError: an unknown format, or options that format does not take.
     """
+    from inception_tf.serving import formats
     from inception_tf.serving.export import export_saved_model
 
-    name = name or os.path.basename(os.path.normpath(run_dir))
-    options.setdefault("class_names", class_names(run_dir))
-    return export_saved_model(load_model(run_dir), os.path.join(export_dir, name), **options)
+    name = name or os.path.splitext(os.path.basename(os.path.normpath(run_dir)))[0]
+    options.setdefault("class_names", class_names(run_dir) if os.path.isdir(run_dir) else None)
+    model = load_model(run_dir)
+    if format == "savedmodel":
+        return export_saved_model(model, os.path.join(export_dir, name), **options)
+    if format not in formats.FORMATS:
+        raise ValueError(f"format must be 'savedmodel' or one of {tuple(formats.FORMATS)}. Received: format={format!r}")
+    count = options.pop("calibration_images", formats.DEFAULT_CALIBRATION_IMAGES)
+    split = options.pop("calibration_split", "train")
+    if isinstance(options.get("calibration"), str):
+        from inception_tf.training import data
+
+        options["calibration"] = data.calibration_set(options["calibration"], model.input_shape, count, split)
+    return formats.export_model(model, os.path.join(export_dir, name + formats.FORMATS[format]), format, **options)

@@ -1,0 +1,453 @@
+"""int8 ONNX and LiteRT exports and the bfloat16 SavedModel, each run by its own runtime.
+
+The reference is the float32 Keras model's own `predict`; onnxruntime, the
+`ai_edge_litert` interpreter and `tf.saved_model.load` run the files. The
+agreement tests use a 32x32 10-class GoogLeNet with Keras' initial weights
+(activations in the ranges a trained network keeps); exports of a GoogLeNet
+with weights of the ONNX zoo's googlenet-7 layout (built by
+tests/models/zoo_onnx.py) and of a run directory go through the command line.
+Random zoo-layout weights (He-normal kernels, N(0, 0.5) biases) make
+activations grow layer by layer as no trained network's do, so int8's
+agreement is not judged on them; the trained digits run's accuracy is in
+benchmarks/RESULTS.md.
+
+Bounds, and why:
+- int8: activations are quantized per tensor to 256 levels of their
+  calibrated range and weights per channel, at some 60 layers; each layer
+  adds an error of about half a level (~0.2% of the range), which grows
+  to a few percent of the logits' spread at the end. Probabilities are
+  within `INT8_PROBABILITY_TOLERANCE` (0.05) of float32's, and top-1 agrees
+  on at least `INT8_TOP1_AGREEMENT` (90%) of the images; any image whose
+  float32 top-1 leads the second by more than twice the tolerance must agree.
+- bfloat16: 8 significant bits (relative rounding 2^-9 = 0.2%) for every
+  activation and weight read; probabilities within 0.02 and top-1 agreement
+  on at least 95% of the images.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+litert = pytest.importorskip("ai_edge_litert.interpreter")
+
+import tensorflow as tf  # noqa: E402
+
+from inception_tf import GoogLeNet, cli, inference_model  # noqa: E402
+from inception_tf.serving import export, formats  # noqa: E402
+from tests.models import zoo_onnx  # noqa: E402
+
+SIZE = 32
+CLASSES = 10
+INT8_PROBABILITY_TOLERANCE = 0.05
+INT8_TOP1_AGREEMENT = 0.90
+BFLOAT16_PROBABILITY_TOLERANCE = 0.02
+BFLOAT16_TOP1_AGREEMENT = 0.95
+CALIBRATION_IMAGES = 32
+
+
+def _pixels(seed, count, size=SIZE):
+    """float32 `(count, size, size, 3)` in [0, 255]: smooth random images (a blurred noise field), not white noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (count, size // 8, size // 8, 3)).astype(np.float32)
+    smooth = tf.image.resize(coarse, (size, size), method="bicubic").numpy()
+    noise = rng.normal(0, 12, smooth.shape).astype(np.float32)
+    return np.clip(smooth + noise, 0, 255)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A 32x32, 10-class GoogLeNet (Keras' initial weights, seeded)."""
+    keras.utils.set_random_seed(7)
+    return GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=10)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return formats.Calibration(images=_pixels(1, CALIBRATION_IMAGES), dataset="smooth noise", split="fixed")
+
+
+@pytest.fixture(scope="module")
+def images():
+    """float32 (40, 32, 32, 3): images the calibration did not see."""
+    return _pixels(2, 40)
+
+
+@pytest.fixture(scope="module")
+def expected(model, images):
+    """float32 Keras probabilities (40, 10)."""
+    return np.asarray(model.predict(images, verbose=0))
+
+
+@pytest.fixture(scope="module")
+def int8_onnx(model, calibration, tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "tiny_int8.onnx"
+    return formats.export_onnx(model, str(path), quantize="int8", calibration=calibration)
+
+
+@pytest.fixture(scope="module")
+def int8_litert(model, calibration, tmp_path_factory):
+    path = tmp_path_factory.mktemp("litert") / "tiny_int8.tflite"
+    return formats.export_litert(model, str(path), quantize="int8", calibration=calibration)
+
+
+@pytest.fixture(scope="module")
+def bfloat16_saved_model(model, tmp_path_factory):
+    base = tmp_path_factory.mktemp("saved_models") / "tiny"
+    return export.export_saved_model(model, str(base), precision="bfloat16")
+
+
+def _run_onnx(path, images):
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session, dict(zip([o.name for o in session.get_outputs()], session.run(None, {"images": images})))
+
+
+def _run_litert(path, images):
+    interpreter = litert.Interpreter(model_path=path, num_threads=2)
+    return interpreter, interpreter.get_signature_runner("serving_default")(images=images)
+
+
+def _check_agreement(probabilities, expected, tolerance, agreement):
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=tolerance)
+    top1, reference = probabilities.argmax(1), expected.argmax(1)
+    # Quantized probabilities can tie: float32's top-1 agrees when it is among the file's highest.
+    rows = np.arange(len(reference))
+    assert (probabilities[rows, reference] == probabilities.max(1)).mean() >= agreement
+    ordered = np.sort(expected, axis=1)
+    clear = ordered[:, -1] - ordered[:, -2] > 2 * tolerance  # a lead no error within the tolerance can overturn
+    np.testing.assert_array_equal(top1[clear], reference[clear])
+
+
+def _check_top_k(outputs, probabilities_name="probabilities"):
+    """`classes` and `scores` are the top 5 of the file's own probabilities (numpy's argsort as reference)."""
+    probabilities = outputs[probabilities_name]
+    np.testing.assert_allclose(outputs["scores"], np.sort(probabilities, axis=1)[:, ::-1][:, :5], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(np.take_along_axis(probabilities, outputs["classes"], 1), outputs["scores"])
+
+
+# --- int8 ONNX ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_int8_agrees_with_float32_in_its_own_runtime(format, request, images, expected):
+    run = {"onnx": _run_onnx, "litert": _run_litert}[format]
+    _, outputs = run(request.getfixturevalue(f"int8_{format}"), images)
+    _check_agreement(outputs["probabilities"], expected, INT8_PROBABILITY_TOLERANCE, INT8_TOP1_AGREEMENT)
+    _check_top_k(outputs)
+
+
+@pytest.mark.slow
+def test_int8_onnx_keeps_the_float_interface(int8_onnx):
+    session = ort.InferenceSession(int8_onnx, providers=["CPUExecutionProvider"])
+    (given,) = session.get_inputs()
+    assert (given.name, given.type, given.shape) == ("images", "tensor(float)", ["batch", SIZE, SIZE, 3])
+    outputs = {o.name: (o.type, o.shape) for o in session.get_outputs()}
+    assert outputs == {"probabilities": ("tensor(float)", ["batch", CLASSES]),
+                       "classes": ("tensor(int32)", ["batch", 5]), "scores": ("tensor(float)", ["batch", 5])}
+
+
+@pytest.mark.slow
+def test_int8_onnx_holds_int8_weights_between_quantize_and_dequantize(int8_onnx):
+    graph = onnx.load(int8_onnx).graph
+    kinds = {node.op_type for node in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= kinds
+    initializers = {t.name: t for t in graph.initializer}
+    convolutions = [node for node in graph.node if node.op_type == "Conv"]
+    assert len(convolutions) == 57  # GoogLeNet's 57 convolutions (Table 1), none left in float32
+    producers = {output: node for node in graph.node for output in node.output}
+    for conv in convolutions:
+        weight = producers[conv.input[1]]  # DequantizeLinear(int8 weight, per-channel scales)
+        assert weight.op_type == "DequantizeLinear"
+        stored = initializers[weight.input[0]]
+        assert stored.data_type == onnx.TensorProto.INT8
+        assert onnx.numpy_helper.to_array(initializers[weight.input[1]]).size == stored.dims[0]  # per channel
+    sizes = {kind: sum(int(np.prod(t.dims)) for t in graph.initializer if t.data_type == kind)
+             for kind in (onnx.TensorProto.INT8, onnx.TensorProto.FLOAT)}
+    assert sizes[onnx.TensorProto.FLOAT] < 0.01 * sizes[onnx.TensorProto.INT8]  # scales and constants only
+
+
+@pytest.mark.slow
+def test_int8_onnx_records_quantization_and_calibration(int8_onnx, calibration):
+    metadata = ort.InferenceSession(int8_onnx, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    assert metadata["quantization"] == "int8"
+    assert json.loads(metadata["calibration"]) == {"dataset": "smooth noise", "split": "fixed",
+                                                   "images": CALIBRATION_IMAGES, "image_size": [SIZE, SIZE],
+                                                   "method": "minmax"}
+
+
+# --- int8 LiteRT ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_int8_litert_keeps_the_float_interface_and_computes_in_int8(int8_litert, images):
+    interpreter, outputs = _run_litert(int8_litert, images[:3])
+    runner = interpreter.get_signature_runner("serving_default")
+    assert interpreter.get_signature_list() == {
+        "serving_default": {"inputs": ["images"], "outputs": ["classes", "probabilities", "scores"]}}
+    (given,) = runner.get_input_details().values()
+    assert given["dtype"] == np.float32 and list(given["shape"]) == [3, SIZE, SIZE, 3]
+    assert {name: (value.dtype, value.shape) for name, value in outputs.items()} == {
+        "probabilities": (np.float32, (3, CLASSES)), "classes": (np.int32, (3, 5)), "scores": (np.float32, (3, 5))}
+    convolutions = [op for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]
+    assert len(convolutions) == 57
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    for conv in convolutions:
+        data, weights = (tensors[index] for index in conv["inputs"][:2])
+        assert data["dtype"] == np.int8 and weights["dtype"] == np.int8
+        assert len(weights["quantization_parameters"]["scales"]) == weights["shape"][0]  # per output channel
+
+
+@pytest.mark.slow
+def test_int8_litert_records_quantization_in_its_sidecar(int8_litert):
+    with open(formats.quantization_path(int8_litert)) as handle:
+        record = json.load(handle)
+    assert record == {"quantization": "int8", "calibration": {
+        "dataset": "smooth noise", "split": "fixed", "images": CALIBRATION_IMAGES, "image_size": [SIZE, SIZE],
+        "method": "minmax"}}
+
+
+# --- bfloat16 SavedModel ----------------------------------------------------------------
+
+
+def _conv2d_dtypes(version_dir):
+    """The `T` attribute of every Conv2D op in a SavedModel's graph and functions, counted by dtype name."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(version_dir, "saved_model.pb"), "rb") as handle:
+        saved.ParseFromString(handle.read())
+    graph = saved.meta_graphs[0].graph_def
+    nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+    dtypes = {}
+    for node in nodes:
+        if node.op == "Conv2D":
+            name = tf.dtypes.as_dtype(node.attr["T"].type).name
+            dtypes[name] = dtypes.get(name, 0) + 1
+    return dtypes
+
+
+@pytest.mark.slow
+def test_bfloat16_saved_model_runs_its_convolutions_in_bfloat16(bfloat16_saved_model):
+    dtypes = _conv2d_dtypes(bfloat16_saved_model)
+    assert set(dtypes) == {"bfloat16"} and dtypes["bfloat16"] >= 57
+
+
+@pytest.mark.slow
+def test_bfloat16_saved_model_agrees_with_float32(bfloat16_saved_model, images, expected):
+    loaded = tf.saved_model.load(bfloat16_saved_model)
+    outputs = {k: v.numpy() for k, v in loaded.signatures["serving_default"](images=tf.constant(images)).items()}
+    _check_agreement(outputs["probabilities"], expected, BFLOAT16_PROBABILITY_TOLERANCE, BFLOAT16_TOP1_AGREEMENT)
+    _check_top_k(outputs)
+
+
+@pytest.mark.slow
+def test_bfloat16_saved_model_keeps_signatures_layout_and_warmup(bfloat16_saved_model, model):
+    assert os.path.basename(bfloat16_saved_model) == "1"
+    assert os.path.isfile(os.path.join(bfloat16_saved_model, "assets.extra", "tf_serving_warmup_requests"))
+    loaded = tf.saved_model.load(bfloat16_saved_model)
+    assert set(loaded.signatures) == {"serving_default", "predict_images"}
+    pixels = loaded.signatures["serving_default"]
+    assert {k: (v.dtype, v.shape.as_list()) for k, v in pixels.structured_input_signature[1].items()} == {
+        "images": (tf.float32, [None, None, None, 3])}
+    assert {k: v.dtype for k, v in pixels.structured_outputs.items()} == {
+        "probabilities": tf.float32, "classes": tf.int32, "scores": tf.float32}
+    assert {layer.dtype_policy.name for layer in model._flatten_layers(recursive=True)} == {"float32"}  # restored
+
+
+def test_float32_saved_model_keeps_float32_convolutions(exported):
+    assert set(_conv2d_dtypes(exported[0])) == {"float32"}
+
+
+def test_unknown_precision_is_refused(small_googlenet, tmp_path):
+    with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'bfloat16'\)"):
+        export.export_saved_model(small_googlenet, str(tmp_path / "m"), precision="float16")
+    assert not os.path.exists(tmp_path / "m")
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("flags\t\t: fpu avx2 avx512f avx512_vnni\n", False),
+    ("flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n", True),
+    ("flags\t\t: fpu avx2 amx_tile amx_bf16 amx_int8\n", True),
+    ("model name\t: amx_bf16 in a name is not a flag\nflags\t\t: fpu avx2\n", False),
+])
+def test_cpu_has_bfloat16_reads_the_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\n" + flags)
+    assert export.cpu_has_bfloat16(str(cpuinfo)) is expected
+
+
+def test_cpu_has_bfloat16_without_cpuinfo(tmp_path):
+    assert export.cpu_has_bfloat16(str(tmp_path / "missing")) is False
+
+
+# --- The library refuses -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quantize, images, message", [
+    ("int4", np.zeros((2, 32, 32, 3), np.float32), r"quantize must be one of \('int8',\) or None"),
+    ("int8", None, r"quantize='int8' needs calibration images"),
+    ("int8", np.zeros((2, 16, 16, 3), np.float32), r"shape \(16, 16, 3\) .* do not fit the model's input \(32, 32, 3\)"),
+    ("int8", np.zeros((2, 32, 32, 1), np.float32), r"\(32, 32, 1\) .* do not fit"),
+    ("int8", np.zeros((0, 32, 32, 3), np.float32), r"count >= 1"),
+    ("int8", np.full((2, 32, 32, 3), 300, np.float32), r"pixels in \[0, 255\]. Received values in \[300.0, 300.0\]"),
+    (None, np.zeros((2, 32, 32, 3), np.float32), "calibration applies to quantized exports only"),
+])
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_bad_quantization_is_refused_before_anything_is_written(small_googlenet, tmp_path, format, quantize, images,
+                                                                message):
+    calibration = None if images is None else formats.Calibration(images, "zeros", "train")
+    path = tmp_path / f"m{formats.FORMATS[format]}"
+    with pytest.raises(ValueError, match=message):
+        formats.export_model(small_googlenet, str(path), format, quantize=quantize, calibration=calibration)
+    assert os.listdir(tmp_path) == []
+
+
+# --- The command line ------------------------------------------------------------------------
+
+
+def _cli(args, capsys):
+    try:
+        code = cli.main(args)
+    except SystemExit as exit:  # argparse's own refusals
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip().splitlines()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--quantize", "int8", "--calibration", "digits"],
+     "inception-tf export: error: --quantize and --calibration apply to --format onnx or litert; for a SavedModel "
+     "use --precision bfloat16."),
+    (["--calibration", "digits"],
+     "inception-tf export: error: --quantize and --calibration apply to --format onnx or litert; for a SavedModel "
+     "use --precision bfloat16."),
+    (["--format", "onnx", "--quantize", "int8"],
+     "inception-tf export: error: --quantize int8 needs --calibration DATASET (digits, a tfds name or folder:PATH)."),
+    (["--format", "litert", "--calibration", "digits"],
+     "inception-tf export: error: --calibration applies to quantized exports only; add --quantize int8."),
+    (["--format", "onnx", "--precision", "bfloat16"],
+     "inception-tf export: error: --precision applies to --format savedmodel only; for onnx use --quantize int8."),
+    (["--format", "onnx", "--quantize", "int8", "--calibration", "digits", "--calibration-images", "0"],
+     "inception-tf export: error: argument --calibration-images: expected a positive integer, got '0'"),
+    (["--format", "onnx", "--quantize", "int4", "--calibration", "digits"],
+     "inception-tf export: error: argument --quantize: invalid choice: 'int4' (choose from "),
+    (["--precision", "float16"],
+     "inception-tf export: error: argument --precision: invalid choice: 'float16' (choose from "),
+])
+def test_cli_refuses_flags_that_do_not_go_together(tmp_path, capsys, flags, message):
+    code, out, err = _cli(["export", str(tmp_path / "m.keras"), "--output-dir", str(tmp_path / "out"), *flags], capsys)
+    assert code == 2 and out == ""
+    assert err[-1] == message or message.endswith("(choose from ") and err[-1].startswith(message)
+    assert not any(line.startswith("Traceback") for line in err)
+    assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def small_keras_file(tmp_path_factory):
+    keras.utils.set_random_seed(3)
+    path = tmp_path_factory.mktemp("small") / "small.keras"
+    GoogLeNet(input_shape=(32, 32, 3), classes=10).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ("folder:/nonexistent/images", "inception-tf export: error: Image folder '/nonexistent/images' does not exist "
+                                   "(dataset='folder:/nonexistent/images')."),
+    ("no_such_dataset_anywhere", "inception-tf export: error: Unknown dataset 'no_such_dataset_anywhere'"),
+])
+def test_cli_refuses_a_calibration_dataset_it_cannot_read(small_keras_file, tmp_path, capsys, dataset, message):
+    code, out, err = _cli(["export", small_keras_file, "--format", "onnx", "--output-dir", str(tmp_path),
+                           "--quantize", "int8", "--calibration", dataset], capsys)
+    assert code == 2 and err[-1].startswith(message)
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_refuses_a_calibration_split_the_dataset_lacks(small_keras_file, tmp_path, capsys):
+    code, out, err = _cli(["export", small_keras_file, "--format", "litert", "--output-dir", str(tmp_path),
+                           "--quantize", "int8", "--calibration", "digits", "--calibration-split", "validation"],
+                          capsys)
+    assert code == 2 and err[-1].startswith("inception-tf export: error: Dataset 'digits' has no split 'validation'")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A finished run's directory: a 32x32 10-class GoogLeNet (random weights) and its class names."""
+    keras.utils.set_random_seed(4)
+    directory = tmp_path_factory.mktemp("runs") / "digits_run"
+    directory.mkdir()
+    inference_model(GoogLeNet(input_shape=(32, 32, 3), classes=10, aux_logits=True)).save(directory / "model.keras")
+    (directory / "metrics.json").write_text(json.dumps({"class_names": [f"digit {i}" for i in range(10)]}))
+    return str(directory)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_cli_int8_export_of_a_run_calibrated_on_digits(run_dir, tmp_path, capsys, format):
+    code, out, err = _cli(["export", run_dir, "--format", format, "--output-dir", str(tmp_path), "--quantize", "int8",
+                           "--calibration", "digits", "--calibration-images", "24"], capsys)
+    assert code == 0, err
+    path = out.strip()
+    assert path == str(tmp_path / f"digits_run{formats.FORMATS[format]}")
+    if format == "onnx":
+        metadata = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+        record = {"quantization": metadata["quantization"], "calibration": json.loads(metadata["calibration"])}
+        names = metadata["class_names"].split("\n")
+    else:
+        with open(formats.quantization_path(path)) as handle:
+            record = json.load(handle)
+        with open(formats.class_names_path(path)) as handle:
+            names = handle.read().splitlines()
+    assert record == {"quantization": "int8", "calibration": {"dataset": "digits", "split": "train", "images": 24,
+                                                              "image_size": [32, 32], "method": "minmax"}}
+    assert names == [f"digit {i}" for i in range(10)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("has_bfloat16", [False, True])
+def test_cli_bfloat16_export_of_a_run_notes_a_cpu_without_bfloat16(run_dir, tmp_path, capsys, monkeypatch,
+                                                                   has_bfloat16):
+    monkeypatch.setattr(export, "cpu_has_bfloat16", lambda: has_bfloat16)
+    code, out, err = _cli(["export", run_dir, "--precision", "bfloat16", "--output-dir", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert out.strip() == str(tmp_path / "digits_run" / "1")
+    notes = [line for line in err if line.startswith("inception-tf export: note:")]
+    assert notes == ([] if has_bfloat16 else [
+        "inception-tf export: note: this CPU has no AVX-512 BF16 or AMX, so the bfloat16 SavedModel runs slower "
+        "here than float32; it pays on serving hosts that have them (and on GPUs)."])
+    assert set(_conv2d_dtypes(out.strip())) == {"bfloat16"}
+
+
+@pytest.fixture(scope="module")
+def zoo_keras_file(tmp_path_factory):
+    """A .keras file of GoogLeNet(input_shape=(64, 64, 3), weights=<a googlenet-7-layout file>): 1000 classes."""
+    directory = tmp_path_factory.mktemp("zoo")
+    onnx.save(zoo_onnx.build(zoo_onnx.random_weights(seed=0)), str(directory / "googlenet-7.onnx"))
+    GoogLeNet(input_shape=(64, 64, 3), weights=str(directory / "googlenet-7.onnx")).save(directory / "zoo.keras")
+    return str(directory / "zoo.keras")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [["--format", "onnx", "--quantize", "int8"], ["--format", "litert", "--quantize", "int8"],
+                                   ["--precision", "bfloat16"]])
+def test_cli_exports_a_zoo_layout_googlenet(zoo_keras_file, tmp_path, capsys, flags):
+    if "--quantize" in flags:
+        flags = [*flags, "--calibration", "digits", "--calibration-images", "16"]
+    code, out, err = _cli(["export", zoo_keras_file, "--output-dir", str(tmp_path), *flags], capsys)
+    assert code == 0, err
+    pixels = _pixels(5, 2, 64)
+    if "onnx" in flags:
+        probabilities = _run_onnx(out.strip(), pixels)[1]["probabilities"]
+    elif "litert" in flags:
+        probabilities = _run_litert(out.strip(), pixels)[1]["probabilities"]
+    else:
+        signature = tf.saved_model.load(out.strip()).signatures["serving_default"]
+        probabilities = signature(images=tf.constant(pixels))["probabilities"].numpy()
+        assert set(_conv2d_dtypes(out.strip())) == {"bfloat16"}
+    assert probabilities.shape == (2, 1000) and probabilities.dtype == np.float32
+    assert np.all(np.isfinite(probabilities)) and probabilities.min() >= 0 and probabilities.max() <= 1
