@@ -77,13 +77,15 @@ def check_implementation(implementation):
     return implementation
 
 
-def resolve(implementation, training, kernel):
-    """`"standard"`, `"banded"` (LRN only) or `"xla"`: the kernels a call runs.
+def resolve(implementation, training, kernel, dtype=None):
+    """`"standard"`, `"banded"`, `"bfloat16_banded"` (both LRN only) or `"xla"`: the kernels a call runs.
 
     Args:
         implementation: str. One of `IMPLEMENTATIONS`.
         training: bool or None. The layer call's `training` argument.
         kernel: str. One of `KERNELS`: which layer asks.
+        dtype: str or None. The dtype of the layer's input (`"bfloat16"`,
+            `"float32"`, ...), where the choice depends on it.
     """
     if keras.backend.backend() != "tensorflow" or implementation == "standard":
         return "standard"
@@ -92,6 +94,8 @@ def resolve(implementation, training, kernel):
     if training and compiled_kernels_pay_off(kernel):
         return "xla"
     if kernel == "lrn" and banded_lrn_pays_off():
+        if dtype == "bfloat16" and bfloat16_banded_lrn_pays_off():
+            return "bfloat16_banded"
         return "banded"
     return "standard"
 
@@ -117,6 +121,27 @@ def banded_lrn_pays_off():
     where its CPU tensors come from the BFC allocator (see the module's docstring).
     """
     return not _accelerator_visible() and (onednn_enabled() or bfc_allocator_enabled())
+
+
+@functools.lru_cache(maxsize=None)
+def bfloat16_banded_lrn_pays_off():
+    """Whether `"auto"`, where it picks LRN's banded form, computes it in bfloat16 for a bfloat16 input.
+
+    Only where oneDNN runs TensorFlow on a CPU with AMX (`cpu_has_amx`): there
+    the band convolution runs on the matrix units and the elementwise passes
+    move half the bytes (see the module's docstring).
+    """
+    return banded_lrn_pays_off() and onednn_enabled() and cpu_has_amx()
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_amx(cpuinfo="/proc/cpuinfo"):
+    """Whether the CPU has AMX for bfloat16 (`amx_bf16` among the flags of `cpuinfo`); False where it is unreadable."""
+    try:
+        with open(cpuinfo) as handle:
+            return any(line.startswith("flags") and "amx_bf16" in line.split(":", 1)[-1].split() for line in handle)
+    except OSError:
+        return False
 
 
 def bfc_allocator_enabled():
