@@ -32,6 +32,17 @@ Both layers take an explicit `implementation` argument, saved in their config:
     the whole network trains at the same rate either way). The max pool's
     gradient stays oneDNN's, faster than the compiled one (which takes
     1.2-1.8x its time).
+  - where TensorFlow runs oneDNN on a CPU with AMX (`amx_bf16`): the same,
+    except that a bfloat16 input (a layer under `mixed_bfloat16`) goes
+    through the banded form computed in bfloat16 -- the band convolution on
+    the matrix units, every elementwise pass on half the bytes, no float32
+    copy of the input -- in training and inference. On a 2-core AMX Xeon its
+    forward takes 0.48-0.57x the time of TensorFlow's LRN op (the float32
+    banded form 0.86-0.91x on bfloat16 inputs), its training step 0.42-0.49x
+    (float32 banded 0.50-0.58x, compiled 0.59-0.66x); it is within 6.75
+    bfloat16 roundings of Caffe's formula, against one for the float32
+    forms. Float32 inputs keep the float32 banded form (forward 0.60-1.03x,
+    training step 0.48-0.64x; compiled 0.40-0.66x).
   - without oneDNN (AVX2 CPUs): the compiled kernels in training calls
     (`training=True`, which `fit` and custom training steps make, never an
     export): LRN 0.27x TensorFlow's time in float32 on an AVX2 EPYC (0.37-0.51x
@@ -44,7 +55,7 @@ Both layers take an explicit `implementation` argument, saved in their config:
     four cases).
   Where TensorFlow sees a GPU or TPU, `"auto"` is `"standard"` (cuDNN's and
   XLA's own kernels are fast there). `TF_ENABLE_ONEDNN_OPTS=0/1` switches
-  oneDNN, and with it the rule. The rule does not look at the dtype: in
+  oneDNN, and with it the rule. Only the AMX row looks at the dtype: in
   bfloat16 without oneDNN the banded form would train faster than the
   compiled one, but bfloat16 is emulated (slow) on those CPUs anyway.
 
