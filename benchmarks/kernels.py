@@ -5,8 +5,10 @@ and bfloat16, the kernels alternating, median of the repeats:
 
 - a training step (forward, and the gradient of a weighted sum) with
   TensorFlow's op ("standard"), LRN's banded form (standard ops: a 1x1
-  convolution with a band matrix) and the XLA-compiled kernels ("xla");
-- an inference call (forward only) of LRN's three forms (the max pool's
+  convolution with a band matrix, in float32), for a bfloat16 input the same
+  form computed in bfloat16 ("bf16 banded", what `"auto"` runs on AMX) and
+  the XLA-compiled kernels ("xla");
+- an inference call (forward only) of LRN's forms (the max pool's
   forward is TensorFlow's op in every form).
 
 The result is what `implementation="auto"` should pick on this CPU kind
@@ -31,11 +33,11 @@ SHAPES = (
     ("3a branch pool 3x3/1", "pool", (32, 28, 28, 192), 1),
     ("4a branch pool 3x3/1", "pool", (32, 14, 14, 480), 1),
 )
-KERNELS = ("standard", "banded", "xla")
+KERNELS = ("standard", "banded", "bf16 banded", "xla")
 
 
 def layer_call(kind, stride, kernel, dtype):
-    """`call(x, training)` running `kernel` (one of `KERNELS`; "banded" for LRN only) of a fresh layer."""
+    """`call(x, training)` running `kernel` (one of `KERNELS`; the banded ones for LRN only) of a fresh layer."""
     from inception_tf import LocalResponseNormalization, MaxPooling2D
 
     implementation = "xla" if kernel == "xla" else "standard"
@@ -45,6 +47,8 @@ def layer_call(kind, stride, kernel, dtype):
     layer = LocalResponseNormalization(implementation=implementation, dtype=dtype)
     if kernel == "banded":
         return lambda x, training: layer._banded_lrn(x)
+    if kernel == "bf16 banded":
+        return lambda x, training: layer._banded_lrn(x, "bfloat16")
     return lambda x, training: layer(x, training=training)
 
 
@@ -104,29 +108,39 @@ def main(repeats=7):
     print()
     print("Training step (forward + gradient):")
     print()
-    print("| layer | dtype | standard ms | banded ms | xla ms | banded / standard | xla / standard |")
-    print("|---|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     for name, kind, shape, stride in SHAPES:
         for dtype in ("float32", "bfloat16"):
-            names = KERNELS if kind == "lrn" else ("standard", "xla")
+            names = lrn_kernels(dtype) if kind == "lrn" else ("standard", "xla")
             ms = median_ms({k: step_function(kind, shape, stride, k, dtype, True) for k in names}, repeats)
-            banded_ms, banded_ratio = ("-", "-") if "banded" not in ms else (
-                f"{ms['banded']:.1f}", f"{ms['banded'] / ms['standard']:.2f}")
-            print(f"| {name} | {dtype} | {ms['standard']:.1f} | {banded_ms} | {ms['xla']:.1f} | {banded_ratio} | "
-                  f"{ms['xla'] / ms['standard']:.2f} |", flush=True)
+            print(table_row(name, dtype, ms), flush=True)
     print()
     print("Inference call (forward only):")
     print()
-    print("| layer | dtype | standard ms | banded ms | xla ms | banded / standard | xla / standard |")
-    print("|---|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     for name, kind, shape, stride in SHAPES:
         if kind != "lrn":
             continue
         for dtype in ("float32", "bfloat16"):
-            ms = median_ms({k: step_function(kind, shape, stride, k, dtype, False) for k in KERNELS}, repeats)
-            print(f"| {name} | {dtype} | {ms['standard']:.1f} | {ms['banded']:.1f} | {ms['xla']:.1f} | "
-                  f"{ms['banded'] / ms['standard']:.2f} | {ms['xla'] / ms['standard']:.2f} |", flush=True)
+            ms = median_ms({k: step_function(kind, shape, stride, k, dtype, False) for k in lrn_kernels(dtype)},
+                           repeats)
+            print(table_row(name, dtype, ms), flush=True)
 
+
+TABLE_HEADER = ("| layer | dtype | " + " | ".join(f"{k} ms" for k in KERNELS) + " | "
+                + " | ".join(f"{k} / standard" for k in KERNELS[1:]) + " |\n|" + "---|" * (2 * len(KERNELS) + 1))
+
+
+def lrn_kernels(dtype):
+    """The LRN forms timed for `dtype`: the bfloat16 banded form only for a bfloat16 input."""
+    return tuple(k for k in KERNELS if k != "bf16 banded" or dtype == "bfloat16")
+
+
+def table_row(name, dtype, ms):
+    """One Markdown row of `ms` ({kernel: median ms}); "-" for a kernel not timed."""
+    times = [f"{ms[k]:.1f}" if k in ms else "-" for k in KERNELS]
+    ratios = [f"{ms[k] / ms['standard']:.2f}" if k in ms else "-" for k in KERNELS[1:]]
+    return f"| {name} | {dtype} | " + " | ".join(times + ratios) + " |"
 
 if __name__ == "__main__":
     main()

@@ -53,21 +53,24 @@ def compiled_nodes(concrete_function):
 def cpu_kind(monkeypatch):
     """Sets what the kernel rule finds about the machine, whatever runs the test; its caches cleared around.
 
-    `cpu_kind(onednn, accelerator=False, bfc=False)`: TensorFlow runs oneDNN or not, sees a GPU/TPU or not,
-    takes CPU tensors from the BFC allocator or not.
+    `cpu_kind(onednn, accelerator=False, bfc=False, amx=False)`: TensorFlow runs oneDNN or not, sees a GPU/TPU
+    or not, takes CPU tensors from the BFC allocator or not, and the CPU has AMX or not.
     """
     from inception_tf.models import kernels
 
-    def set_to(onednn, accelerator=False, bfc=False):
+    rules = (kernels.compiled_kernels_pay_off, kernels.banded_lrn_pays_off, kernels.bfloat16_banded_lrn_pays_off)
+
+    def set_to(onednn, accelerator=False, bfc=False, amx=False):
         monkeypatch.setattr(kernels, "onednn_enabled", lambda: onednn)
         monkeypatch.setattr(kernels, "_accelerator_visible", lambda: accelerator)
         monkeypatch.setattr(kernels, "bfc_allocator_enabled", lambda: bfc)
-        kernels.compiled_kernels_pay_off.cache_clear()
-        kernels.banded_lrn_pays_off.cache_clear()
+        monkeypatch.setattr(kernels, "cpu_has_amx", lambda: amx)
+        for rule in rules:
+            rule.cache_clear()
 
     yield set_to
-    kernels.compiled_kernels_pay_off.cache_clear()
-    kernels.banded_lrn_pays_off.cache_clear()
+    for rule in rules:
+        rule.cache_clear()
 
 
 @pytest.fixture(scope="session")

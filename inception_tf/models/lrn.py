@@ -26,14 +26,17 @@ class LocalResponseNormalization(keras.layers.Layer):
     alpha by the window size; its layer is this one with `depth_radius=2`,
     `alpha=1e-4 / 5`, `beta=0.75`, `bias=1.0` -- the defaults here.
 
-    The layer always normalises in float32 (under mixed precision the input is
-    upcast and the result cast back), since the sum of squares loses precision
-    in 16 bits. Which kernels compute it is the `implementation` argument (see
-    `inception_tf.models.kernels`): TensorFlow's fused op, a 1x1 convolution
-    with a band matrix (standard ops, faster where oneDNN runs TensorFlow), the
-    `keras.ops` form (other backends, and channels_first), or one XLA-compiled
-    kernel with an XLA-compiled gradient. Tests check every path against the
-    others.
+    The layer normalises in float32 (under mixed precision the input is upcast
+    and the result cast back), since the sum of squares loses precision in 16
+    bits -- except where `"auto"` finds AMX (see `_banded_lrn`): there a
+    bfloat16 input is normalised in bfloat16, within 6.75 bfloat16 roundings
+    of Caffe's formula. Which kernels compute it is the `implementation`
+    argument (see `inception_tf.models.kernels`): TensorFlow's fused op, a 1x1
+    convolution with a band matrix (standard ops, faster where oneDNN runs
+    TensorFlow; in float32, or in bfloat16 on AMX), the `keras.ops` form (other
+    backends, and channels_first), or one XLA-compiled kernel with an
+    XLA-compiled gradient. Tests check every path against the others and
+    against Caffe's formula.
 
     Args:
         depth_radius: int. Half-width of the channel window. Defaults to 2.
@@ -93,15 +96,15 @@ class LocalResponseNormalization(keras.layers.Layer):
             )
 
     def call(self, inputs, training=None):
-        kernel = kernels.resolve(self.implementation, training, "lrn")
+        kernel = kernels.resolve(self.implementation, training, "lrn", keras.backend.standardize_dtype(inputs.dtype))
         if kernel != "standard" and kernels.in_xla_function():
             return self._portable_lrn(inputs)  # XLA fuses these ops with the rest of the cluster
         if kernel == "xla":
             compiled = _xla_lrn_kernel(self.depth_radius, self.bias, self.alpha, self.beta, self._channel_axis)
             return compiled(inputs)
         if keras.backend.backend() == "tensorflow" and self._channel_axis == -1:
-            if kernel == "banded" and inputs.shape[-1] is not None:
-                return self._banded_lrn(inputs)
+            if kernel in ("banded", "bfloat16_banded") and inputs.shape[-1] is not None:
+                return self._banded_lrn(inputs, "bfloat16" if kernel == "bfloat16_banded" else "float32")
             return self._tensorflow_lrn(inputs)
         return self._portable_lrn(inputs)
 
@@ -115,8 +118,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
         return tf.cast(normalized, inputs.dtype)
 
-    def _banded_lrn(self, inputs):
-        """Standard TensorFlow ops (channels last, known channel count), in float32.
+    def _banded_lrn(self, inputs, compute_dtype="float32"):
+        """Standard TensorFlow ops (channels last, known channel count), computed in `compute_dtype`.
 
         The window sums of squares, times alpha, are one 1x1 convolution of the
         squares with a `(channels, channels)` band matrix (`band_matrix`), plus
@@ -124,15 +127,23 @@ class LocalResponseNormalization(keras.layers.Layer):
         oneDNN runs TensorFlow's convolutions this takes 0.75-0.97x the time of
         TensorFlow's LRN op forward, 0.46-0.65x with its gradient (see
         `inception_tf.models.kernels`).
+
+        `compute_dtype="bfloat16"` (for a bfloat16 input) keeps every pass in
+        bfloat16: the convolution runs on AMX's matrix units, and the input
+        goes through no float32 copy. Each of its six roundings to bfloat16's 8
+        significant bits (unit roundoff u = 2**-8) carries into the result: the
+        squares, alpha on the band and the convolution's output (sum and bias)
+        make `bias + alpha * sum` within 3u, `rsqrt` within 2.5u, its `sqrt`
+        2.25u, their product 5.75u, the output within 6.75u of Caffe's formula
+        on the same input, against u for the float32 computation rounded once.
         """
         import tensorflow as tf
 
-        x = tf.cast(inputs, tf.float32)
+        x = tf.cast(inputs, compute_dtype)
         channels = x.shape[-1]
-        band = band_matrix(channels, self.depth_radius, self.alpha)[None, None]  # (1, 1, C, C)
-        scale = tf.nn.bias_add(
-            tf.nn.conv2d(tf.square(x), band, strides=1, padding="VALID"), np.full(channels, self.bias, np.float32)
-        )
+        band = tf.constant(band_matrix(channels, self.depth_radius, self.alpha)[None, None], compute_dtype)
+        bias = tf.constant(np.full(channels, self.bias), compute_dtype)
+        scale = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), band, strides=1, padding="VALID"), bias)
         return tf.cast(x * _inverse_power(scale, self.beta), inputs.dtype)
 
     def _portable_lrn(self, inputs):

@@ -179,6 +179,68 @@ def test_lrn_banded_form_keeps_a_bfloat16_input_dtype_and_normalises_in_float32(
     np.testing.assert_allclose(tf.cast(y, tf.float32), expected, rtol=2 ** -8, atol=0)
 
 
+# The bfloat16 banded form's bound (its docstring): the output within 6.75 units of bfloat16's roundoff
+# (2**-8) of Caffe's formula for beta 0.75, (3 * beta + 2) units for beta computed by `power`; 7 units here.
+BFLOAT16_BANDED_RTOL = 7 * 2 ** -8
+
+
+@pytest.mark.parametrize("scale", [30.0, 300.0])  # alpha * sum from about 0.1 to 10: the power matters
+@pytest.mark.parametrize("shape,params", [
+    ((2, 6, 6, 64), {}),
+    ((1, 4, 3, 7), {"local_size": 3, "alpha": 1e-2, "beta": 0.5, "k": 2.0}),
+    ((1, 3, 3, 6), {"local_size": 1, "alpha": 5e-3, "beta": 0.6, "k": 0.5}),
+])
+def test_lrn_bfloat16_banded_form_equals_caffes_formula_within_its_roundings(rng, scale, shape, params):
+    x = tf.constant(rng.standard_normal(shape) * scale, tf.bfloat16)
+    local_size = params.get("local_size", 5)
+    layer = LocalResponseNormalization(depth_radius=local_size // 2, alpha=params.get("alpha", 1e-4) / local_size,
+                                       beta=params.get("beta", 0.75), bias=params.get("k", 1.0))
+    y = layer._banded_lrn(x, "bfloat16")
+    assert y.dtype == tf.bfloat16
+    expected = numpy_lrn_caffe(tf.cast(x, tf.float64).numpy(), **params)
+    np.testing.assert_allclose(tf.cast(y, tf.float64), expected, rtol=BFLOAT16_BANDED_RTOL, atol=1e-30)
+
+
+def test_lrn_bfloat16_banded_form_gradient_equals_tensorflows(rng):
+    x = tf.constant(rng.standard_normal((2, 5, 5, 24)) * 100, tf.bfloat16)
+    weights = tf.constant(rng.standard_normal(x.shape).astype(np.float32))
+    layer = LocalResponseNormalization()
+    exact = tf.cast(x, tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, exact])
+        banded = tf.reduce_sum(tf.cast(layer._banded_lrn(x, "bfloat16"), tf.float32) * weights)
+        fused = tf.reduce_sum(layer._tensorflow_lrn(exact) * weights)
+    grad, expected = tf.cast(tape.gradient(banded, x), tf.float32), tape.gradient(fused, exact)
+    assert grad.dtype == tf.float32 and tape.gradient(banded, x).dtype == tf.bfloat16
+    # Each of the gradient's two terms (the output's, and the window's through the sum of squares; neither
+    # larger than the largest gradient here) goes through the forward's roundings and its own products': 8 units
+    # of bfloat16's roundoff of the largest gradient (measured: 2.5).
+    np.testing.assert_allclose(grad, expected, rtol=0, atol=8 * 2 ** -8 * float(tf.reduce_max(tf.abs(expected))))
+
+
+@pytest.mark.parametrize("amx", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_lrn_auto_under_mixed_bfloat16_runs_in_bfloat16_on_amx_only(rng, cpu_kind, amx, training):
+    cpu_kind(onednn=True, amx=amx)
+    x = (rng.standard_normal((3, 8, 8, 64)) * 100).astype(np.float32)
+    layer = LocalResponseNormalization(dtype="mixed_bfloat16")
+    if training:
+        run, (y, _), _ = graph_lrn(layer, x)
+        concrete = run.get_concrete_function(tf.constant(x))
+    else:
+        concrete = tf.function(lambda x: layer(x, training=False)).get_concrete_function(tf.TensorSpec(x.shape))
+        y = concrete(tf.constant(x))
+    nodes = concrete.graph.as_graph_def().node
+    convolutions = [tf.dtypes.as_dtype(n.attr["T"].type) for n in nodes if n.op == "Conv2D"]
+    assert convolutions == [tf.bfloat16 if amx else tf.float32] and not {"LRN", "LRNGrad"} & {n.op for n in nodes}
+    casts = [tf.dtypes.as_dtype(n.attr["DstT"].type) for n in nodes if n.op == "Cast"]
+    assert (tf.float32 in casts) == (not amx or training)  # only the loss's cast where bfloat16 throughout
+    assert y.dtype == tf.bfloat16
+    seen = tf.cast(tf.cast(x, tf.bfloat16), tf.float64).numpy()  # what autocasting feeds it
+    rtol = BFLOAT16_BANDED_RTOL if amx else 2 ** -8  # in float32, only the final rounding
+    np.testing.assert_allclose(tf.cast(y, tf.float64), numpy_lrn_caffe(seen), rtol=rtol, atol=1e-30)
+
+
 def test_lrn_channels_first_traced_equals_channels_last(rng):
     x = (rng.standard_normal((2, 6, 6, 12)) * 20).astype(np.float32)
     _, (nchw, nchw_grad), _ = graph_lrn(
@@ -199,7 +261,9 @@ def test_lrn_channels_first(rng):
     np.testing.assert_allclose(to_nhwc(np.asarray(nchw)), LocalResponseNormalization()(x), rtol=1e-6)
 
 
-def test_lrn_under_mixed_bfloat16_normalises_in_float32(rng):
+@pytest.mark.parametrize("onednn", [True, False])
+def test_lrn_under_mixed_bfloat16_normalises_in_float32_without_amx(rng, cpu_kind, onednn):
+    cpu_kind(onednn, amx=False)  # the banded form, or TensorFlow's op (on AMX: the test above)
     x = (rng.standard_normal((2, 6, 6, 32)) * 20).astype(np.float32)
     x = np.asarray(tf.cast(tf.cast(x, tf.bfloat16), tf.float32))  # what autocasting feeds it
     reference = np.asarray(LocalResponseNormalization()(x))
@@ -207,7 +271,7 @@ def test_lrn_under_mixed_bfloat16_normalises_in_float32(rng):
     layer = LocalResponseNormalization()
     out = layer(x)
     _, (traced, _), _ = graph_lrn(LocalResponseNormalization(implementation="xla"), x)
-    for result in (out, traced):  # eager (this machine's inference kernel) and traced (XLA kernel)
+    for result in (out, traced):  # eager (the machine's inference kernel) and traced (XLA kernel)
         assert keras.backend.standardize_dtype(result.dtype) == "bfloat16"
         # Only the final rounding to bfloat16 (8 significant bits) separates the two.
         np.testing.assert_allclose(np.asarray(result, np.float32), reference, rtol=2 ** -8, atol=0)
