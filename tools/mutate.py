@@ -213,24 +213,35 @@ def run(path, tests, jobs=1, timeout=None, only=None, lines=None, pytest_args=()
           f"logs in {logs}", file=out, flush=True)
     results = {"killed": [], "survived": [], "timeout": [], "error": []}
     running = {}
-    while todo or running:
-        while todo and len(running) < jobs:
-            number, (line, before, after, code) = todo.pop(0)
-            log_path = os.path.join(logs, f"mutant-{number}.log")
-            running[_start(name, path, code, args, log_path)] = (number, line, before, after, time.monotonic())
-        pid = next(iter(running))
-        number, line, before, after, begun = running.pop(pid)
-        status = _wait(pid, begun + timeout)
-        kind = {None: "timeout", SURVIVED: "survived", KILLED: "killed", INTERRUPTED: "killed"}.get(status, "error")
-        results[kind].append((number, line, before, after))
-        if kind != "killed":
-            print(f"  {kind} #{number} {path}:{line}: {before} -> {after}", file=out, flush=True)
+    try:
+        _run_all(name, path, args, logs, todo, jobs, timeout, running, results, out)
+    finally:  # interrupted: no child outlives the runner
+        for pid in running:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
     total = sum(len(entries) for entries in results.values())
     killed = len(results["killed"]) + len(results["timeout"])
     print(f"{name}: killed {killed} / {total} ({100 * killed / max(total, 1):.0f}%), survived "
           f"{len(results['survived'])}, errors {len(results['error'])}, in {time.monotonic() - started:.0f} s",
           file=out, flush=True)
     return results
+
+
+def _run_all(name, path, args, logs, todo, jobs, timeout, running, results, out):
+    """Runs the mutants of `todo`, `jobs` at a time, filling `results` (and `running` while they run)."""
+    while todo or running:
+        while todo and len(running) < jobs:
+            number, (line, before, after, code) = todo.pop(0)
+            log_path = os.path.join(logs, f"mutant-{number}.log")
+            running[_start(name, path, code, args, log_path)] = (number, line, before, after, time.monotonic())
+        pid = next(iter(running))
+        number, line, before, after, begun = running[pid]
+        status = _wait(pid, begun + timeout)
+        del running[pid]
+        kind = {None: "timeout", SURVIVED: "survived", KILLED: "killed", INTERRUPTED: "killed"}.get(status, "error")
+        results[kind].append((number, line, before, after))
+        if kind != "killed":
+            print(f"  {kind} #{number} {path}:{line}: {before} -> {after}", file=out, flush=True)
 
 
 def _preload(names):
@@ -272,6 +283,7 @@ def main(argv=None):
                 print(f"#{number} {args.module}:{line}: {before} -> {after}")
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # stops the children too
     _preload([name for name in args.preload.split(",") if name])
     results = run(args.module, args.tests, jobs=args.jobs, timeout=args.timeout, only=args.only, lines=args.lines,
                   pytest_args=["-k", args.keyword] if args.keyword else [])

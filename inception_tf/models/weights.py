@@ -155,7 +155,10 @@ def _same(value, expected):
 
 
 def _shown(value):
-    return value.decode() if isinstance(value, bytes) else value
+    """An attribute as the message shows it: text for bytes, floats to 6 digits (float32 attributes)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return f"{value:.6g}" if isinstance(value, float) else value
 
 
 def _check_conv(graph, node, path, caffe_name, kernel_size):
