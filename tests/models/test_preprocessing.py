@@ -72,6 +72,7 @@ def test_config_round_trip_and_detection():
     with_layer = keras.Model(inputs, ImagePreprocessing()(inputs))
     assert has_preprocessing(with_layer)
     assert not has_preprocessing(keras.Model(inputs, keras.layers.Identity()(inputs)))
+    assert keras.saving.get_registered_name(ImagePreprocessing) == "inception_tf>ImagePreprocessing"
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, ImagePreprocessing) and restored.mode == "caffe"
     assert tuple(layer.compute_output_shape((None, 3, 5, 7))) == (None, 3, 5, 7)
