@@ -1,5 +1,7 @@
 """Multiply-add and parameter counting, checked against TensorFlow's own FLOP count."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -59,6 +61,8 @@ def test_strided_conv_and_dense_equal_tf_profiler():
     assert cost.output_shape == (112, 112, 64)
     assert cost.mult_adds * 2 == tf_profiler_flops(conv, (224, 224, 3), ["Conv2D"])
     assert cost.params == 7 * 7 * 3 * 64 + 64
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a cost, once counted, stays as counted
+        cost.params = 0
 
     dense = keras.layers.Dense(1000)
     dense.build((None, 1024))

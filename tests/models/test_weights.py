@@ -307,3 +307,15 @@ def test_attributes_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, sm
     for layer_path, (kernel, bias) in weights.onnx_weights(small_model, path).items():
         np.testing.assert_array_equal(kernel, reference[layer_path][0])
         np.testing.assert_array_equal(bias, reference[layer_path][1])
+
+
+@pytest.mark.parametrize("dims", [[1, 224, 224, 3], [1, 3, 224], [1, 3, 112, 224], [1, 3, 224, 112], [1, 1, 224, 224]])
+def test_an_input_other_than_nchw_224_is_refused(zoo_model, small_model, tmp_path, dims):
+    def reshape(graph):
+        (value,) = [v for v in graph.input if v.name == "data_0"]
+        value.CopyFrom(onnx.helper.make_tensor_value_info("data_0", onnx.TensorProto.FLOAT, dims))
+
+    path = save(mutated(zoo_model, reshape), tmp_path / "changed.onnx")
+    shape = str(tuple(dims)).replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(ValueError, match=rf"input 'data_0' has shape {shape}; expected \(N, 3, 224, 224\) \(NCHW\)"):
+        weights.onnx_weights(small_model, path)
