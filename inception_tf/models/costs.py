@@ -53,8 +53,7 @@ def _conv_cost(layer, input_shape, output_shape):
     _, in_channels = _spatial_and_channels(input_shape, layer.data_format)
     (height, width), filters = _spatial_and_channels(output_shape, layer.data_format)
     kernel_h, kernel_w = layer.kernel_size
-    groups = getattr(layer, "groups", 1)
-    return conv2d_mult_adds(height, width, kernel_h, kernel_w, in_channels // groups, filters)
+    return conv2d_mult_adds(height, width, kernel_h, kernel_w, in_channels // layer.groups, filters)
 
 
 def _depthwise_cost(layer, input_shape, output_shape):

@@ -71,6 +71,13 @@ def test_strided_conv_and_dense_equal_tf_profiler():
     assert cost.params == 1024 * 1000 + 1000
 
 
+def test_dense_on_a_map_counts_every_position():
+    dense = keras.layers.Dense(8)
+    dense.build((None, 5, 7, 16))
+    cost = costs.layer_cost(dense, (5, 7, 16))
+    assert cost.output_shape == (5, 7, 8) and cost.mult_adds == 5 * 7 * 16 * 8
+
+
 def test_model_costs_sum_layers():
     inputs = keras.Input((28, 28, 192))
     x = InceptionModule(64, 96, 128, 16, 32, 32)(inputs)
@@ -105,6 +112,7 @@ def test_grouped_conv_mult_adds_follow_the_formula_and_tf_profiler(groups, strid
     out_h, out_w = ((-(-height // strides), -(-width // strides)) if padding == "same"
                     else ((height - 3) // strides + 1, (width - 5) // strides + 1))
     assert cost.mult_adds == out_h * out_w * 3 * 5 * (in_channels // groups) * filters
+    assert type(cost.mult_adds) is int  # noqa: E721 (a count, never a float)
     assert cost.params == 3 * 5 * (in_channels // groups) * filters + filters
     flops = tf_grouped_conv_flops(np.asarray(conv.kernel), (height, width, in_channels), strides, padding)
     assert cost.mult_adds * 2 == flops  # the kernel is HWIO in both data formats

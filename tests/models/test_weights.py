@@ -272,6 +272,8 @@ def test_imagenet_arguments_and_aux_heads(zoo_file, recwarn):
     ({"conv1/7x7_s2_1": {"strides": zoo_onnx.REMOVE}}, r"Conv 'conv1/7x7_s2' .*strides \[1, 1\] \(expected \[2, 2\]\)"),
     ({"inception_3a/1x1_1": {"strides": [1, 2]}}, r"'inception_3a/1x1' \(our layer 'inception_3a/branch_1x1'\) has strides"),
     ({"inception_3a/3x3_1": {"group": 2}}, r"Conv 'inception_3a/3x3' .* has group 2 \(expected 1\)\.$"),
+    ({"inception_3b/3x3_1": {"strides": [2, 2], "group": 4}},
+     r"Conv 'inception_3b/3x3' .* has strides \[2, 2\] \(expected \[1, 1\]\), group 4 \(expected 1\)\.$"),
     ({"inception_4b/5x5_1": {"dilations": [2, 2]}}, r"Conv 'inception_4b/5x5' .* has dilations \[2, 2\] \(expected \[1, 1\]\)\.$"),
     ({"inception_5a/1x1_1": {"auto_pad": "SAME_UPPER"}}, r"Conv 'inception_5a/1x1' .* has auto_pad SAME_UPPER \(expected NOTSET\)"),
     ({"conv2/3x3_1": {"pads": zoo_onnx.REMOVE}}, r"Conv 'conv2/3x3' .* has pads \[0, 0, 0, 0\] \(expected \[1, 1, 1, 1\]\)"),
