@@ -39,6 +39,8 @@ def test_slide_11_numbers():
     assert example.reduced_conv == 28 * 28 * 32 * 5 * 5 * 16 == 10_035_200
     assert example.with_reduction == 12_443_648
     assert round(example.ratio, 1) == 9.7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        example.filters = 64
 
 
 @pytest.mark.parametrize(
