@@ -25,7 +25,18 @@ def imagenet_classes():
         A tuple of 1000 `(wnid, name, lemmas)` tuples: `("n01440764", "tench",
         "tench, Tinca tinca")`, ...
     """
-    text = resources.files("inception_tf").joinpath("data", CLASSES_FILE).read_text(encoding="utf-8")
+    return parse_synset_words(resources.files("inception_tf").joinpath("data", CLASSES_FILE).read_text(encoding="utf-8"))
+
+
+def parse_synset_words(text):
+    """Classes from `synset_words.txt` text: one `wnid lemma, lemma, ...` line per class.
+
+    Blank lines and lines starting with `#` are skipped; there must be 1000 classes.
+
+    Returns:
+        A tuple of `(wnid, name, lemmas)` tuples in the file's order; `name` is the
+        first lemma with spaces as underscores.
+    """
     classes = []
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
@@ -47,7 +58,8 @@ def decode_predictions(probs, top=5):
 
     Returns:
         A list with one list per row of `top` tuples `(wnid, name, score)`,
-        highest score first, e.g. `[("n02123045", "tabby", 0.61), ...]`.
+        highest score first, e.g. `[("n02123045", "tabby", 0.61), ...]`; classes
+        with equal scores come in class index order (lower index first).
 
     Examples:
 
@@ -55,6 +67,8 @@ def decode_predictions(probs, top=5):
     >>> probs = np.zeros((1, 1000), "float32"); probs[0, 1] = 0.75
     >>> inception_tf.decode_predictions(probs, top=1)
     [[('n01443537', 'goldfish', 0.75)]]
+    >>> [name for _, name, _ in inception_tf.decode_predictions(probs, top=3)[0]]  # ties: index order
+    ['goldfish', 'tench', 'great_white_shark']
     """
     if isinstance(probs, dict):
         raise ValueError(
@@ -71,6 +85,6 @@ def decode_predictions(probs, top=5):
     classes = imagenet_classes()
     results = []
     for row in probs:
-        order = np.argsort(-row, kind="stable")[:top]
+        order = np.argsort(-row, kind="stable")[:top]  # stable: equal scores keep index order
         results.append([(classes[i][0], classes[i][1], float(row[i])) for i in order])
     return results

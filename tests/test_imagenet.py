@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import inception_tf
-from inception_tf.imagenet import imagenet_classes
+from inception_tf.imagenet import imagenet_classes, parse_synset_words
 
 # Entries of keras.applications' imagenet_class_index.json (index: wnid, name), the
 # reference decoder's table, including its duplicate names and odd spellings.
@@ -60,3 +60,37 @@ def test_decoding_imports_neither_keras_nor_tensorflow():
             "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_equal_scores_come_in_class_index_order():
+    wnid_index = {wnid: index for index, (wnid, _, _) in enumerate(imagenet_classes())}
+    rng = np.random.default_rng(3)
+    probs = np.zeros((3, 1000), np.float32)
+    probs[1, [999, 500, 7]] = 0.25                # a three-way tie above a 997-way tie at 0
+    probs[2] = rng.integers(0, 4, 1000) / 4       # many ties at each of four levels
+    for row, decoded in zip(probs, inception_tf.decode_predictions(probs, top=1000)):
+        indices = [wnid_index[wnid] for wnid, _, _ in decoded]
+        expected = sorted(range(1000), key=lambda i: (-row[i], i))  # score descending, then index ascending
+        assert indices == expected
+    assert [name for _, name, _ in inception_tf.decode_predictions(probs[:1], top=3)[0]] == [
+        "tench", "goldfish", "great_white_shark"]
+
+
+def test_top_bounds_are_inclusive():
+    probs = np.linspace(0, 1, 1000, dtype=np.float32)[None]
+    assert len(inception_tf.decode_predictions(probs, top=1)[0]) == 1
+    assert len(inception_tf.decode_predictions(probs, top=np.int64(1000))[0]) == 1000
+    for top in (1001, 0, -1, 2.0, True):
+        with pytest.raises(ValueError, match=rf"top must be an integer in \[1, 1000\]. Received: top={top!r}"):
+            inception_tf.decode_predictions(probs, top=top)
+
+
+def test_synset_words_skip_blank_and_comment_lines():
+    lines = [f"n{index:08d} class {index}, other name" for index in range(1000)]
+    text = "# a comment\n\n" + "\n".join(lines[:500]) + "\n   \n#n99999999 not a class\n" + "\n".join(lines[500:]) + "\n"
+    classes = parse_synset_words(text)
+    assert len(classes) == 1000
+    assert classes[0] == ("n00000000", "class_0", "class 0, other name")
+    assert classes[999][0] == "n00000999"
+    with pytest.raises(ValueError, match="lists 999 classes; expected 1000"):
+        parse_synset_words("\n".join(lines[:999]))

@@ -2,8 +2,11 @@
 
 A multiply-add (MAC) is one multiplication accumulated into a sum: a
 convolution producing an `(H, W, C_out)` map with a `kh x kw` kernel over
-`C_in` channels costs `H * W * kh * kw * C_in * C_out` of them; a dense layer
-`C_in * C_out`. Bias additions, activations, pooling and normalisation are not
+`C_in` channels costs `H * W * kh * kw * C_in * C_out` of them, and with `groups`
+(each output channel sees `C_in / groups` inputs) `H * W * kh * kw * C_in / groups * C_out`;
+a depthwise convolution is the grouped one with `groups = C_in` and
+`C_out = C_in * depth_multiplier`, a separable one that plus a 1x1 convolution; a
+dense layer `C_in * C_out`. Bias additions, activations, pooling and normalisation are not
 multiply-adds, as in the paper's "ops" column. TensorFlow's profiler counts
 2 FLOPs per multiply-add; tests check the two agree.
 """
@@ -50,14 +53,27 @@ def _conv_cost(layer, input_shape, output_shape):
     _, in_channels = _spatial_and_channels(input_shape, layer.data_format)
     (height, width), filters = _spatial_and_channels(output_shape, layer.data_format)
     kernel_h, kernel_w = layer.kernel_size
-    groups = getattr(layer, "groups", 1)
-    return conv2d_mult_adds(height, width, kernel_h, kernel_w, in_channels // groups, filters)
+    return conv2d_mult_adds(height, width, kernel_h, kernel_w, in_channels // layer.groups, filters)
+
+
+def _depthwise_cost(layer, input_shape, output_shape):
+    """A depthwise (`C_in` groups of one channel) convolution, plus the 1x1 pointwise one if separable."""
+    _, in_channels = _spatial_and_channels(input_shape, layer.data_format)
+    (height, width), filters = _spatial_and_channels(output_shape, layer.data_format)
+    kernel_h, kernel_w = layer.kernel_size
+    depthwise_channels = in_channels * layer.depth_multiplier
+    cost = conv2d_mult_adds(height, width, kernel_h, kernel_w, 1, depthwise_channels)
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        cost += conv2d_mult_adds(height, width, 1, 1, depthwise_channels, filters)
+    return cost
 
 
 def _mult_adds(layer, input_shape, output_shape):
     """Multiply-adds of `layer` for one example; shapes are batchless."""
     if isinstance(layer, keras.layers.Conv2D):
         return _conv_cost(layer, input_shape, output_shape)
+    if isinstance(layer, (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)):
+        return _depthwise_cost(layer, input_shape, output_shape)
     if isinstance(layer, keras.layers.Dense):
         return int(input_shape[-1]) * layer.units * _prod(input_shape[:-1])
     if isinstance(layer, InceptionModule):
@@ -65,8 +81,8 @@ def _mult_adds(layer, input_shape, output_shape):
     if layer.weights and not isinstance(layer, keras.layers.BatchNormalization):
         raise ValueError(
             f"Cannot count the multiply-adds of layer '{layer.name}' "
-            f"({type(layer).__name__}): only Conv2D, Dense, InceptionModule and "
-            f"weightless layers are supported."
+            f"({type(layer).__name__}): only Conv2D (grouped too), DepthwiseConv2D, "
+            f"SeparableConv2D, Dense, InceptionModule and weightless layers are supported."
         )
     return 0
 
@@ -127,8 +143,8 @@ def model_costs(model):
     """Per-layer costs of a built functional or Sequential model.
 
     Args:
-        model: a `keras.Model` whose layers are Conv2D, Dense,
-            InceptionModule or weightless layers.
+        model: a `keras.Model` whose layers are Conv2D, DepthwiseConv2D,
+            SeparableConv2D, Dense, InceptionModule or weightless layers.
 
     Returns:
         A list of `LayerCost` in the model's layer order, input layers left out.

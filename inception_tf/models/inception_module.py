@@ -87,7 +87,7 @@ class InceptionModule(keras.layers.Layer):
     >>> module = inception_tf.InceptionModule(
     ...     filters_1x1=64, filters_3x3_reduce=96, filters_3x3=128,
     ...     filters_5x5_reduce=16, filters_5x5=32, filters_pool_proj=32)
-    >>> module(np.ones((2, 28, 28, 192), "float32")).shape
+    >>> tuple(module(np.ones((2, 28, 28, 192), "float32")).shape)
     (2, 28, 28, 256)
     """
 

@@ -61,7 +61,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     >>> import numpy as np, inception_tf
     >>> lrn = inception_tf.LocalResponseNormalization()
-    >>> lrn(np.ones((1, 4, 4, 8), "float32")).shape
+    >>> tuple(lrn(np.ones((1, 4, 4, 8), "float32")).shape)
     (1, 4, 4, 8)
     """
 

@@ -74,7 +74,7 @@ class ConstantPadding2D(keras.layers.Layer):
 
     >>> import numpy as np, inception_tf
     >>> from inception_tf.models.padding import ConstantPadding2D
-    >>> ConstantPadding2D(((0, 1), (0, 1)))(np.ones((1, 4, 4, 2), "float32")).shape
+    >>> tuple(ConstantPadding2D(((0, 1), (0, 1)))(np.ones((1, 4, 4, 2), "float32")).shape)
     (1, 5, 5, 2)
     """
 

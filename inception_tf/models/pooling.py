@@ -46,7 +46,7 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
 
     >>> import numpy as np, inception_tf
     >>> pool = inception_tf.MaxPooling2D(3, strides=2, padding="same")
-    >>> pool(np.ones((1, 8, 8, 4), "float32")).shape
+    >>> tuple(pool(np.ones((1, 8, 8, 4), "float32")).shape)
     (1, 4, 4, 4)
     """
 

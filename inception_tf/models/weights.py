@@ -26,9 +26,13 @@ INPUT_SIZE = 224
 # follow from topology.NODES (`branch_5x5_reduce` -> `inception_4c/5x5_reduce`).
 STEM_CAFFE_NAMES = {"conv1": "conv1/7x7_s2", "conv2_reduce": "conv2/3x3_reduce", "conv2": "conv2/3x3"}
 CLASSIFIER = ("logits", "loss3/classifier")
-CONV1_PADDING = 3
+# Caffe's conv1/7x7_s2: pad 3, stride 2; every other convolution has stride 1 and pads kernel // 2.
+CONV1_PADDING, CONV1_STRIDE = 3, 2
 # Caffe's LRN (bvlc_googlenet): local_size 5, alpha 1e-4, beta 0.75, k 1; ONNX's LRN divides alpha by size too.
 LRN_ATTRIBUTES = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
+ONNX_LRN_DEFAULTS = {"size": None, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}  # size is required
+# The classifier's Gemm computes alpha * x @ W^T + beta * b; ONNX's defaults are alpha = beta = 1, transA = 0.
+GEMM_EXPECTED = {"alpha": 1.0, "beta": 1.0, "transA": 0}
 _BRANCH_PREFIX = "branch_"
 
 
@@ -137,9 +141,31 @@ def _check_input(graph):
         raise graph.error(f"input {INPUT_NAME!r} has shape {shape}; expected (N, 3, 224, 224) (NCHW).")
 
 
-def _check_conv(graph, node, path, caffe_name, kernel_size, strides):
+def _differences(found, expected):
+    """`"strides [2, 2] (expected [1, 1]), group 2 (expected 1)"` for the keys where `found` differs
+    (floats to a relative 1e-6: ONNX stores float attributes in float32); `""` when none does."""
+    return ", ".join(f"{key} {_shown(found[key])} (expected {_shown(expected[key])})"
+                     for key in expected if not _same(found[key], expected[key]))
+
+
+def _same(value, expected):
+    if isinstance(expected, float) and isinstance(value, (int, float)):
+        return math.isclose(value, expected, rel_tol=1e-6)
+    return value == expected
+
+
+def _shown(value):
+    """An attribute as the message shows it: text for bytes, floats to 6 digits (float32 attributes)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _check_conv(graph, node, path, caffe_name, kernel_size):
+    """Caffe's convolutions: stride 2 and pad 3 in conv1, else stride 1 and pad kernel // 2; no groups,
+    dilations or auto_pad. Absent attributes take ONNX's defaults (strides and dilations 1, pads 0,
+    group 1, auto_pad NOTSET)."""
     attributes = _attributes(node)
-    pad = CONV1_PADDING if path == "conv1" else kernel_size // 2
     found = {
         "strides": list(attributes.get("strides", [1, 1])),
         "pads": list(attributes.get("pads", [0, 0, 0, 0])),
@@ -147,9 +173,11 @@ def _check_conv(graph, node, path, caffe_name, kernel_size, strides):
         "dilations": list(attributes.get("dilations", [1, 1])),
         "auto_pad": attributes.get("auto_pad", b"NOTSET"),
     }
-    expected = {"strides": list(strides), "pads": [pad] * 4, "group": 1, "dilations": [1, 1], "auto_pad": b"NOTSET"}
-    if found != expected:
-        raise graph.error(f"Conv {caffe_name!r} (our layer {path!r}) has {found}; expected {expected}.")
+    stride, pad = (CONV1_STRIDE, CONV1_PADDING) if path == "conv1" else (1, kernel_size // 2)
+    expected = {"strides": [stride] * 2, "pads": [pad] * 4, "group": 1, "dilations": [1, 1], "auto_pad": b"NOTSET"}
+    differences = _differences(found, expected)
+    if differences:
+        raise graph.error(f"Conv {caffe_name!r} (our layer {path!r}) has {differences}.")
 
 
 def _check_lrn(graph):
@@ -157,12 +185,11 @@ def _check_lrn(graph):
     if len(nodes) != 2:
         raise graph.error(f"{len(nodes)} LRN nodes; expected 2 (pool1/norm1, conv2/norm2).")
     for node in nodes:
-        found = {key: _attributes(node).get(key, default) for key, default in
-                 (("size", None), ("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0))}
-        if found["size"] != LRN_ATTRIBUTES["size"] or not all(
-            math.isclose(found[key], LRN_ATTRIBUTES[key], rel_tol=1e-6) for key in ("alpha", "beta", "bias")
-        ):
-            raise graph.error(f"LRN {node.output[0]!r} has {found}; expected {LRN_ATTRIBUTES}.")
+        attributes = _attributes(node)
+        differences = _differences({key: attributes.get(key, default) for key, default in ONNX_LRN_DEFAULTS.items()},
+                                   LRN_ATTRIBUTES)
+        if differences:
+            raise graph.error(f"LRN {node.output[0]!r} has {differences}.")
 
 
 def _check_pools(graph):
@@ -189,16 +216,40 @@ def _check_pools(graph):
 
 
 def _check_head(graph):
+    """One average pool over the 7x7 map (pool5/7x7_s1, or a global one), then one Gemm x @ W^T + b."""
     averages = graph.nodes("AveragePool") + graph.nodes("GlobalAveragePool")
-    if len(averages) != 1 or (averages[0].op_type == "AveragePool"
-                              and list(_attributes(averages[0]).get("kernel_shape", [])) != [7, 7]):
-        raise graph.error("expected one 7x7 average pool (pool5/7x7_s1) before the classifier.")
+    if len(averages) != 1:
+        raise graph.error(f"{len(averages)} average pools; expected 1 (pool5/7x7_s1) before the classifier.")
+    if averages[0].op_type == "AveragePool":
+        attributes = _attributes(averages[0])
+        found = {"kernel_shape": list(attributes.get("kernel_shape", [])),
+                 "strides": list(attributes.get("strides", [1, 1])),
+                 "pads": list(attributes.get("pads", [0, 0, 0, 0]))}
+        differences = _differences(found, {"kernel_shape": [7, 7], "strides": [1, 1], "pads": [0, 0, 0, 0]})
+        if differences:
+            raise graph.error(f"AveragePool {averages[0].output[0]!r} (pool5/7x7_s1) has {differences}.")
     gemms = graph.nodes("Gemm")
     if len(gemms) != 1:
         raise graph.error(f"{len(gemms)} Gemm nodes; expected 1 (loss3/classifier).")
     attributes = _attributes(gemms[0])
-    if attributes.get("alpha", 1.0) != 1.0 or attributes.get("beta", 1.0) != 1.0 or attributes.get("transA", 0):
-        raise graph.error(f"Gemm {gemms[0].output[0]!r} has {attributes}; expected alpha 1, beta 1, transA 0.")
+    differences = _differences({key: attributes.get(key, default) for key, default in GEMM_EXPECTED.items()},
+                               GEMM_EXPECTED)
+    if differences:
+        raise graph.error(f"Gemm {gemms[0].output[0]!r} (loss3/classifier) has {differences}.")
+
+
+def _classifier_transform(graph, node, weight_name, layer):
+    """The Gemm weight to our (in, out) kernel: transposed when `transB=1` (absent means 0, ONNX's default)."""
+    transposed = _attributes(node).get("transB", 0)
+    stored = tuple(graph.initializers[weight_name].dims) if weight_name in graph.initializers else None
+    needed = tuple(layer.kernel.shape)
+    if stored is not None and stored != (needed[::-1] if transposed else needed):
+        raise graph.error(
+            f"Gemm {node.output[0]!r} (loss3/classifier) has transB {transposed}"
+            f"{'' if 'transB' in _attributes(node) else ' (absent: ONNX default)'} with a {stored} weight, "
+            f"so x @ W{'^T' if transposed else ''} does not give our layer 'logits' (in, out) = {needed}."
+        )
+    return np.transpose if transposed else np.asarray
 
 
 def _tensor(graph, name, path, kind, expected_shape, transform):
@@ -219,10 +270,12 @@ def onnx_weights(model, path):
 
     Checks, before returning anything: the input `data_0` (N, 3, 224, 224);
     every Caffe tensor exists with the shape our layer needs (kernels OIHW ->
-    HWIO, the Gemm weight transposed when `transB=1`); every Conv node of the
-    file reads a tensor we map, with Caffe's padding and stride; two LRNs with
-    Caffe's constants; four ceil-mode 3x3/2 max pools; one 7x7 average pool and
-    one Gemm.
+    HWIO, the Gemm weight transposed when `transB=1`, as stored when `transB` is 0
+    or absent); every Conv node of the file reads a tensor we map, with Caffe's
+    padding and stride and no group, dilation or auto_pad; two LRNs with Caffe's
+    constants; four ceil-mode 3x3/2 max pools; one 7x7/1 average pool without
+    padding and one Gemm with alpha 1, beta 1, transA 0. A refusal names the node
+    and each attribute that differs.
 
     Args:
         model: a `GoogLeNet` with 1000 classes (any input size, data format or precision).
@@ -249,12 +302,11 @@ def onnx_weights(model, path):
         if layer_path == CLASSIFIER[0]:
             if node is None or node.op_type != "Gemm":
                 raise graph.error(f"{weight_name!r} is not the weight of a Gemm node.")
-            transposed = bool(_attributes(node).get("transB", 0))
-            transform = np.transpose if transposed else np.asarray  # (1000, 1024) with transB=1
+            transform = _classifier_transform(graph, node, weight_name, layer)  # (1000, 1024) with transB=1
         else:
             if node is None or node.op_type != "Conv":
                 raise graph.error(f"{weight_name!r} is not the weight of a Conv node.")
-            _check_conv(graph, node, layer_path, caffe_name, layer.kernel_size[0], layer.strides)
+            _check_conv(graph, node, layer_path, caffe_name, layer.kernel_size[0])
             transform = lambda value: np.transpose(value, (2, 3, 1, 0))  # noqa: E731 (OIHW -> HWIO)
         weights[layer_path] = [
             _tensor(graph, weight_name, layer_path, "kernel", layer.kernel.shape, transform),

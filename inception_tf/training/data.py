@@ -33,6 +33,13 @@ CACHE_LIMIT_BYTES = 2 * 1024**3
 CROP_AREA_RANGE = (0.08, 1.0)
 CROP_ASPECT_RATIO_RANGE = (3 / 4, 4 / 3)
 _INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest")
+# Photometric distortions (Howard 2013, drawn as TF-Slim's inception_preprocessing does): brightness
+# shifted by up to 32 of 255, contrast and saturation scaled by a factor in [0.5, 1.5], hue turned by
+# up to 0.1 of the colour circle; each drawn uniformly, in this order.
+BRIGHTNESS_MAX_DELTA = 32.0
+CONTRAST_RANGE = (0.5, 1.5)
+SATURATION_RANGE = (0.5, 1.5)
+HUE_MAX_DELTA = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +102,9 @@ def augment_image(image, image_size, seed, flip=True, photometric=True):
 
     A random crop covering 8%-100% of the area with aspect ratio in [3/4, 4/3],
     resized to `image_size` with a randomly chosen interpolation; a random
-    horizontal flip; random brightness, contrast, saturation and hue.
+    horizontal flip; then, in [0, 255] units, brightness `+ U(-32, 32)`, contrast
+    (around each channel's mean) and saturation (in HSV) scaled by `U(0.5, 1.5)`,
+    hue `+ U(-0.1, 0.1)` of the colour circle; clipped to [0, 255].
 
     Args:
         image: tensor `(height, width, 3)`, values in [0, 255].
@@ -123,10 +132,10 @@ def augment_image(image, image_size, seed, flip=True, photometric=True):
     if flip:
         image = tf.image.stateless_random_flip_left_right(image, seeds[2])
     if photometric:
-        image = tf.image.stateless_random_brightness(image, 32.0, seeds[3])
-        image = tf.image.stateless_random_contrast(image, 0.5, 1.5, seeds[4])
-        image = tf.image.stateless_random_saturation(image, 0.5, 1.5, seeds[5])
-        image = tf.image.stateless_random_hue(image / 255.0, 0.1, seeds[6]) * 255.0
+        image = tf.image.stateless_random_brightness(image, BRIGHTNESS_MAX_DELTA, seeds[3])
+        image = tf.image.stateless_random_contrast(image, *CONTRAST_RANGE, seeds[4])
+        image = tf.image.stateless_random_saturation(image, *SATURATION_RANGE, seeds[5])
+        image = tf.image.stateless_random_hue(image / 255.0, HUE_MAX_DELTA, seeds[6]) * 255.0
     return tf.clip_by_value(image, 0.0, 255.0)
 
 

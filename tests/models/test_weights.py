@@ -239,8 +239,8 @@ def _add_aux_conv(graph):
     (_replace("loss3/classifier_b_0", (1001,)), r"'loss3/classifier_b_0' has shape \(1001,\).*'logits'.*\(1000,\)"),
     (_drop("inception_3a/pool_proj_b_0"), "no initializer 'inception_3a/pool_proj_b_0'"),
     (_add_aux_conv, r"Conv weights with no layer here: \['loss1/conv_w_0'\]"),
-    (_set("Conv", 0, "pads", [2, 2, 3, 3]), r"Conv 'conv1/7x7_s2' \(our layer 'conv1'\).*'pads': \[2, 2, 3, 3\]"),
-    (_set("LRN", 1, "alpha", 2e-5), "LRN 'conv2/norm2_1'"),
+    (_set("Conv", 0, "pads", [2, 2, 3, 3]), r"Conv 'conv1/7x7_s2' \(our layer 'conv1'\) has pads \[2, 2, 3, 3\] \(expected \[3, 3, 3, 3\]\)"),
+    (_set("LRN", 1, "alpha", 2e-5), r"LRN 'conv2/norm2_1' has alpha 2e-05 \(expected 0.0001\)"),
     (_set("MaxPool", 0, "pads", [1, 1, 1, 1]), r"MaxPool 'pool1/3x3_s2_1'.*pads \[1, 1, 1, 1\]"),
     (_set("MaxPool", 1, "pads", [0, 0, 0, 0]), r"maps 56x56 to \[27, 27\]; Caffe's ceil-mode 3x3/2 pool gives 28x28"),
 ])
@@ -262,3 +262,62 @@ def test_imagenet_arguments_and_aux_heads(zoo_file, recwarn):
     expected = np.transpose(onnx.numpy_helper.to_array(
         [t for t in onnx.load(zoo_file).graph.initializer if t.name == "inception_4a/5x5_w_0"][0]), (2, 3, 1, 0))
     np.testing.assert_array_equal(conv.kernel.numpy(), expected)
+
+
+# Each file differs from the published layout in one attribute; the expected values are Caffe's
+# (REFERENCES.md: conv1 stride 2, every other conv stride 1, LRN local_size 5, pool5 7x7/1) and
+# ONNX's defaults (strides, dilations, group 1; auto_pad NOTSET; Gemm alpha = beta = 1, transA = transB = 0).
+@pytest.mark.parametrize("changes,message", [
+    ({"conv2/3x3_1": {"strides": [2, 2]}}, r"Conv 'conv2/3x3' \(our layer 'conv2'\) has strides \[2, 2\] \(expected \[1, 1\]\)"),
+    ({"conv1/7x7_s2_1": {"strides": zoo_onnx.REMOVE}}, r"Conv 'conv1/7x7_s2' .*strides \[1, 1\] \(expected \[2, 2\]\)"),
+    ({"inception_3a/1x1_1": {"strides": [1, 2]}}, r"'inception_3a/1x1' \(our layer 'inception_3a/branch_1x1'\) has strides"),
+    ({"inception_3a/3x3_1": {"group": 2}}, r"Conv 'inception_3a/3x3' .* has group 2 \(expected 1\)\.$"),
+    ({"inception_3b/3x3_1": {"strides": [2, 2], "group": 4}},
+     r"Conv 'inception_3b/3x3' .* has strides \[2, 2\] \(expected \[1, 1\]\), group 4 \(expected 1\)\.$"),
+    ({"inception_4b/5x5_1": {"dilations": [2, 2]}}, r"Conv 'inception_4b/5x5' .* has dilations \[2, 2\] \(expected \[1, 1\]\)\.$"),
+    ({"inception_5a/1x1_1": {"auto_pad": "SAME_UPPER"}}, r"Conv 'inception_5a/1x1' .* has auto_pad SAME_UPPER \(expected NOTSET\)"),
+    ({"conv2/3x3_1": {"pads": zoo_onnx.REMOVE}}, r"Conv 'conv2/3x3' .* has pads \[0, 0, 0, 0\] \(expected \[1, 1, 1, 1\]\)"),
+    ({"pool1/norm1_1": {"size": 3}}, r"LRN 'pool1/norm1_1' has size 3 \(expected 5\)\.$"),
+    ({"conv2/norm2_1": {"beta": 0.5}}, r"LRN 'conv2/norm2_1' has beta 0.5 \(expected 0.75\)\.$"),
+    ({"conv2/norm2_1": {"bias": 2.0}}, r"LRN 'conv2/norm2_1' has bias 2 \(expected 1\)\.$"),
+    ({"loss3/classifier_1": {"transA": 1}}, r"Gemm 'loss3/classifier_1' \(loss3/classifier\) has transA 1 \(expected 0\)\.$"),
+    ({"loss3/classifier_1": {"alpha": 0.5}}, r"Gemm 'loss3/classifier_1' .* has alpha 0.5 \(expected 1\)\.$"),
+    ({"loss3/classifier_1": {"beta": 2.0}}, r"Gemm 'loss3/classifier_1' .* has beta 2 \(expected 1\)\.$"),
+    ({"loss3/classifier_1": {"transB": zoo_onnx.REMOVE}},
+     r"Gemm 'loss3/classifier_1' \(loss3/classifier\) has transB 0 \(absent: ONNX default\) with a \(1000, 1024\)"),
+    ({"loss3/classifier_1": {"transB": 0}}, r"has transB 0 with a \(1000, 1024\) weight.*\(1024, 1000\)"),
+    ({"pool5/7x7_s1_1": {"kernel_shape": [5, 5]}},
+     r"AveragePool 'pool5/7x7_s1_1' \(pool5/7x7_s1\) has kernel_shape \[5, 5\] \(expected \[7, 7\]\)\.$"),
+    ({"pool5/7x7_s1_1": {"pads": [1, 1, 1, 1]}}, r"AveragePool 'pool5/7x7_s1_1' .* has pads \[1, 1, 1, 1\]"),
+])
+def test_attributes_unlike_caffes_are_refused_by_name(zoo_weights, small_model, tmp_path, changes, message):
+    path = save(zoo_onnx.build(zoo_weights, "opset7", changes=changes), tmp_path / "changed.onnx")
+    with pytest.raises(ValueError, match=r"changed\.onnx.*" + message):
+        weights.onnx_weights(small_model, path)
+
+
+def test_attributes_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, small_model, tmp_path):
+    """Caffe's values equal to ONNX's defaults may be left out, or written out, without changing the weights."""
+    defaults = {"strides": zoo_onnx.REMOVE, "dilations": zoo_onnx.REMOVE, "group": zoo_onnx.REMOVE}
+    changes = {"conv2/3x3_reduce_1": {**defaults, "pads": zoo_onnx.REMOVE}, "inception_4e/5x5_1": defaults,
+               "inception_3b/1x1_1": {"auto_pad": "NOTSET"},
+               "pool1/norm1_1": {"alpha": zoo_onnx.REMOVE, "beta": zoo_onnx.REMOVE, "bias": zoo_onnx.REMOVE},
+               "loss3/classifier_1": {"alpha": 1.0, "beta": 1.0, "transA": 0},
+               "pool5/7x7_s1_1": {"strides": zoo_onnx.REMOVE, "pads": zoo_onnx.REMOVE}}
+    path = save(zoo_onnx.build(zoo_weights, "opset7", changes=changes), tmp_path / "defaults.onnx")
+    reference = weights.onnx_weights(small_model, zoo_file)
+    for layer_path, (kernel, bias) in weights.onnx_weights(small_model, path).items():
+        np.testing.assert_array_equal(kernel, reference[layer_path][0])
+        np.testing.assert_array_equal(bias, reference[layer_path][1])
+
+
+@pytest.mark.parametrize("dims", [[1, 224, 224, 3], [1, 3, 224], [1, 3, 112, 224], [1, 3, 224, 112], [1, 1, 224, 224]])
+def test_an_input_other_than_nchw_224_is_refused(zoo_model, small_model, tmp_path, dims):
+    def reshape(graph):
+        (value,) = [v for v in graph.input if v.name == "data_0"]
+        value.CopyFrom(onnx.helper.make_tensor_value_info("data_0", onnx.TensorProto.FLOAT, dims))
+
+    path = save(mutated(zoo_model, reshape), tmp_path / "changed.onnx")
+    shape = str(tuple(dims)).replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(ValueError, match=rf"input 'data_0' has shape {shape}; expected \(N, 3, 224, 224\) \(NCHW\)"):
+        weights.onnx_weights(small_model, path)

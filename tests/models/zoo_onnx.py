@@ -43,11 +43,20 @@ def random_weights(seed=0, classifier_std=2e-3):
     return weights
 
 
+REMOVE = object()  # in `build(changes=...)`: leave the attribute out (the reader then assumes ONNX's default)
+
+
 class _Builder:
-    def __init__(self, weights, layout):
+    def __init__(self, weights, layout, changes):
         self.weights, self.layout, self.nodes = weights, layout, []
+        self.changes = dict(changes or {})
 
     def node(self, op, inputs, output, **attributes):
+        for name, value in self.changes.pop(output, {}).items():
+            if value is REMOVE:
+                del attributes[name]
+            else:
+                attributes[name] = value
         self.nodes.append(helper.make_node(op, inputs, [output], **attributes))
         return output
 
@@ -67,15 +76,18 @@ class _Builder:
         return self.node("LRN", [x], f"{name}_1", size=5, alpha=1e-4, beta=0.75, bias=1.0)
 
 
-def build(weights, layout="opset7", spatial=224):
+def build(weights, layout="opset7", spatial=224, changes=None):
     """A `onnx.ModelProto` of GoogLeNet in the zoo's layout.
 
     Args:
         weights: dict from `random_weights`.
         layout: `"opset7"` (the zoo's googlenet-7) or `"ceil_mode"` (opset 11).
         spatial: 224, or None for symbolic height and width (`"ceil_mode"` only).
+        changes: dict from a node's output name (`"conv2/3x3_1"`, `"pool1/norm1_1"`,
+            `"loss3/classifier_1"`) to `{attribute: value}`, `REMOVE` as the value leaving
+            the attribute out: a file that differs from the layout in exactly those.
     """
-    b = _Builder(weights, layout)
+    b = _Builder(weights, layout, changes)
     x = b.conv_relu("data_0", "conv1/7x7_s2", pad=3, stride=2)
     x = b.lrn(b.pool_s2(x, "pool1/3x3_s2"), "pool1/norm1")
     x = b.conv_relu(x, "conv2/3x3_reduce", pad=0)
@@ -112,6 +124,8 @@ def build(weights, layout="opset7", spatial=224):
         inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in initializers]
     outputs = [helper.make_tensor_value_info("prob_0", TensorProto.FLOAT, [batch, 1000]),
                helper.make_tensor_value_info("loss3/classifier_1", TensorProto.FLOAT, [batch, 1000])]
+    if b.changes:
+        raise ValueError(f"changes name nodes the layout does not have: {sorted(b.changes)}")
     graph = helper.make_graph(b.nodes, "googlenet", inputs, outputs, initializers)
     opset, ir_version = (7, 3) if layout == "opset7" else (11, 6)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="test")

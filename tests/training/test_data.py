@@ -1,5 +1,7 @@
 """Input pipelines: the embedded digits, tfds datasets (mocked), image folders, augmentation."""
 
+import colorsys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -91,6 +93,62 @@ def test_augment_crop_respects_the_papers_ranges(monkeypatch):
         assert out.shape == (50, 50, 3)
     assert calls and all(tuple(call["area_range"]) == pytest.approx((0.08, 1.0)) for call in calls)
     assert all(tuple(call["aspect_ratio_range"]) == pytest.approx((0.75, 4 / 3)) for call in calls)
+
+
+# The documented ranges (augment_image's docstring): brightness +-32 of 255, contrast and saturation
+# factors in [0.5, 1.5], hue +-0.1 of the colour circle.
+BRIGHTNESS, CONTRAST, SATURATION, HUE = (-32.0, 32.0), (0.5, 1.5), (0.5, 1.5), (-0.1, 0.1)
+SEEDS = [tf.constant([seed, 11]) for seed in range(150)]
+
+
+def assert_spans(values, bounds, tolerance):
+    """All of `values` lie in `bounds`, and they reach within a tenth of the range of both ends."""
+    low, high = bounds
+    values = np.asarray(values)
+    assert values.min() >= low - tolerance and values.max() <= high + tolerance, (values.min(), values.max())
+    assert values.min() < low + 0.1 * (high - low) and values.max() > high - 0.1 * (high - low)
+
+
+def test_brightness_saturation_and_hue_ranges_on_a_flat_colour():
+    """A flat RGB (150, 120, 100): contrast has nothing to scale; brightness adds d to every channel
+    (V = 150 + d, hue kept), saturation scales S = (max - min) / max = 50 / (150 + d) by f, hue turns by h."""
+    colour = np.array([150.0, 120.0, 100.0])
+    image = tf.constant(np.broadcast_to(colour, (12, 12, 3)), tf.float32)
+    augment = tf.function(lambda seed: data.augment_image(image, 6, seed))
+    hue = colorsys.rgb_to_hsv(*(colour / 255))[0]
+    shifts, factors, turns = [], [], []
+    for seed in SEEDS:
+        out = augment(seed).numpy().reshape(-1, 3)
+        assert np.ptp(out, axis=0).max() < 1e-3  # still flat
+        h, s, v = colorsys.rgb_to_hsv(*(out.mean(axis=0) / 255))
+        shifts.append(255 * v - 150)
+        factors.append(s * 255 * v / 50)
+        turns.append((h - hue + 0.5) % 1 - 0.5)
+    assert_spans(shifts, BRIGHTNESS, 1e-3)
+    assert_spans(factors, SATURATION, 1e-4)
+    assert_spans(turns, HUE, 1e-5)
+
+
+def test_contrast_and_brightness_ranges_on_a_grey_ramp():
+    """Grey pixels (R = G = B) keep their saturation and hue, so the photometric output is
+    (x - mean) * c + mean + d of the same crop without it (same seed): c and d by least squares."""
+    ramp = np.linspace(100, 156, 20)[:, None] * np.ones((20, 20))
+    image = tf.constant(np.repeat(ramp[..., None], 3, axis=-1), tf.float32)
+    with_colour = tf.function(lambda seed: data.augment_image(image, 10, seed))
+    without = tf.function(lambda seed: data.augment_image(image, 10, seed, photometric=False))
+    factors, shifts = [], []
+    for seed in SEEDS:
+        base, out = without(seed).numpy().ravel(), with_colour(seed).numpy().ravel()
+        centred = base - base.mean()
+        if centred.std() < 1:
+            continue  # a crop too thin to see the contrast
+        factor = (centred @ (out - out.mean())) / (centred @ centred)
+        np.testing.assert_allclose(out, centred * factor + out.mean(), atol=0.05)
+        factors.append(factor)
+        shifts.append(out.mean() - base.mean())
+    assert len(factors) > 100
+    assert_spans(factors, CONTRAST, 1e-4)
+    assert_spans(shifts, BRIGHTNESS, 1e-3)
 
 
 @pytest.mark.parametrize(

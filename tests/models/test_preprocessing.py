@@ -1,0 +1,78 @@
+"""ImagePreprocessing's absolute outputs, from the formulas (REFERENCES.md) and Keras' own preprocess_input."""
+
+import keras
+import numpy as np
+import pytest
+
+from inception_tf.models.preprocessing import ImagePreprocessing, has_preprocessing
+
+# Caffe's bvlc_googlenet train_val.prototxt: mean_value 104 (B), 117 (G), 123 (R), BGR input, no scaling.
+CAFFE_MEAN_B, CAFFE_MEAN_G, CAFFE_MEAN_R = 104.0, 117.0, 123.0
+
+
+def pixels():
+    """(2, 2, 3, 3) RGB: black, white, the mid grey 127.5, pure channels and a few odd values."""
+    rgb = [[[0, 0, 0], [255, 255, 255], [127.5, 127.5, 127.5]],
+           [[255, 0, 0], [0, 255, 0], [0, 0, 255]]]
+    odd = [[[10, 20, 30], [200, 1, 99], [3.25, 250, 64]],
+           [[123, 117, 104], [104, 117, 123], [17, 170, 240]]]
+    return np.array([rgb, odd], np.float32)
+
+
+def test_tf_mode_is_x_over_127_5_minus_1():
+    x = pixels()
+    got = np.asarray(ImagePreprocessing("tf")(x))
+    np.testing.assert_allclose(got[0, 0], [[-1, -1, -1], [1, 1, 1], [0, 0, 0]], atol=1e-7)
+    np.testing.assert_allclose(got, x / 127.5 - 1, rtol=0, atol=1e-6)
+    reference = keras.applications.imagenet_utils.preprocess_input(x.copy(), mode="tf")
+    np.testing.assert_allclose(got, reference, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_caffe_mode_is_bgr_minus_caffes_mean(data_format):
+    x = pixels()
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    expected = np.stack([b - CAFFE_MEAN_B, g - CAFFE_MEAN_G, r - CAFFE_MEAN_R], axis=-1)
+    assert expected[1, 1, 0].tolist() == [0.0, 0.0, 0.0]  # Caffe's mean pixel (R 123, G 117, B 104) maps to zero
+    layer = ImagePreprocessing("caffe", data_format=data_format)
+    if data_format == "channels_first":
+        got = np.transpose(np.asarray(layer(np.transpose(x, (0, 3, 1, 2)))), (0, 2, 3, 1))
+    else:
+        got = np.asarray(layer(x))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got[0, 1, 0], [-104.0, -117.0, 255.0 - 123.0])  # pure red
+
+
+def test_output_follows_the_compute_dtype():
+    layer = ImagePreprocessing("tf", dtype="mixed_bfloat16")
+    got = layer(np.array([[[[0.0, 127.5, 255.0]]]], np.float32))
+    assert keras.backend.standardize_dtype(got.dtype) == "bfloat16"
+    np.testing.assert_array_equal(np.asarray(got, np.float32), [[[[-1.0, 0.0, 1.0]]]])
+    uint8 = ImagePreprocessing("caffe")(np.full((1, 1, 1, 3), 255, np.uint8))  # integer pixels are cast first
+    np.testing.assert_array_equal(np.asarray(uint8), [[[[255 - 104.0, 255 - 117.0, 255 - 123.0]]]])
+
+
+def test_refusals_name_the_argument():
+    with pytest.raises(ValueError, match=r"mode must be one of \('tf', 'caffe'\). Received: mode='torch'"):
+        ImagePreprocessing("torch")
+    with pytest.raises(ValueError, match=r"expects 4D images. Received: input_shape=\(2, 3\)"):
+        ImagePreprocessing("tf")(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"mode='caffe' needs 3 \(RGB\) channels on axis -1.*\(1, 2, 2, 4\)"):
+        ImagePreprocessing("caffe")(np.zeros((1, 2, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"mode='caffe' needs 3 \(RGB\) channels on axis 1"):
+        ImagePreprocessing("caffe", data_format="channels_first")(np.zeros((1, 2, 2, 3), np.float32))
+    ImagePreprocessing("tf")(np.zeros((1, 2, 2, 4), np.float32))  # any channel count in tf mode
+
+
+def test_config_round_trip_and_detection():
+    layer = ImagePreprocessing("caffe", data_format="channels_first", name="pre")
+    clone = ImagePreprocessing.from_config(layer.get_config())
+    assert (clone.mode, clone.data_format, clone.name) == ("caffe", "channels_first", "pre")
+    inputs = keras.Input((4, 4, 3))
+    with_layer = keras.Model(inputs, ImagePreprocessing()(inputs))
+    assert has_preprocessing(with_layer)
+    assert not has_preprocessing(keras.Model(inputs, keras.layers.Identity()(inputs)))
+    assert keras.saving.get_registered_name(ImagePreprocessing) == "inception_tf>ImagePreprocessing"
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, ImagePreprocessing) and restored.mode == "caffe"
+    assert tuple(layer.compute_output_shape((None, 3, 5, 7))) == (None, 3, 5, 7)

@@ -1,0 +1,80 @@
+"""The mutation runner on a toy module: which changes it makes, and that it tells killed from surviving mutants."""
+
+import io
+import textwrap
+
+import pytest
+
+from tools import mutate
+
+TOY = textwrap.dedent('''\
+    """A toy module."""
+
+
+    def clamp(x, low=0, high=10):
+        """Docstrings are never mutated."""
+        if x < low:
+            return low
+        if x > high and True:
+            raise ValueError("never mutated: " + str(x))
+        print(f"{x} kept")
+        return -x if x == 3 else x  # pragma: no mutate
+''')
+
+
+def test_mutants_change_one_thing_each():
+    found = mutate.mutants(TOY)
+    changes = [(line, before, after) for line, before, after, _ in found]
+    assert (6, "x < low", "x <= low") in changes
+    assert (8, "x > high", "x >= high") in changes
+    assert (8, "x > high and True", "x > high or True") in changes
+    assert (8, "True", "False") in changes
+    assert (4, "0", "1") in changes and (4, "10", "11") in changes
+    assert (10, "print(f'{x} kept')", "None") in changes
+    assert all(line not in (1, 5, 11) for line, _, _ in changes)  # docstrings and the pragma line
+    assert not any("XXnever" in after for _, _, after in changes)  # strings of a raise
+    assert len({code for *_, code in found}) == len(found) and TOY not in {code for *_, code in found}
+    for _, _, _, code in found:
+        compile(code, "toy.py", "exec")
+    strings = mutate.mutants('NAME = "tf"\nx = -y\nz = not y\n')
+    assert [(before, after) for _, before, after, _ in strings] == [
+        ("'tf'", "'XXtfXX'"), ("-y", "+y"), ("not y", "not not y")]
+
+
+@pytest.mark.slow  # one pytest child per mutant
+def test_run_tells_killed_from_surviving(tmp_path, monkeypatch):
+    package = tmp_path / "toypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "toy.py").write_text(TOY)
+    (tmp_path / "test_toy.py").write_text(textwrap.dedent('''\
+        from toypkg.toy import clamp
+
+        def test_low():
+            assert clamp(-5) == 0 and clamp(0) == 0
+    '''))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = io.StringIO()
+    results = mutate.run("toypkg/toy.py", ["test_toy.py"], jobs=2, timeout=60, out=out)
+    by_change = {(line, before, after): kind for kind, entries in results.items()
+                 for _, line, before, after in entries}
+    assert by_change[(6, "x < low", "x <= low")] == "survived"  # clamp(0) is 0 either way: the test misses it
+    assert by_change[(4, "0", "1")] == "killed"                 # clamp(-5) would be 1
+    assert by_change[(8, "x > high", "x >= high")] == "survived"  # no test above `high`
+    total = len(mutate.mutants(TOY))
+    assert sum(len(entries) for entries in results.values()) == total
+    assert "survived #" in out.getvalue() and f"/ {total} (" in out.getvalue()
+    assert mutate.module_name("toypkg/toy.py") == "toypkg.toy"
+    assert mutate.module_name("toypkg/__init__.py") == "toypkg"
+    with pytest.raises(ValueError, match="not a .py file under the working directory"):
+        mutate.module_name("../elsewhere.py")
+
+
+def test_a_failing_baseline_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "lone.py").write_text("VALUE = 1\n")
+    (tmp_path / "test_lone.py").write_text("import lone\n\ndef test_value():\n    assert lone.VALUE == 2\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuntimeError, match="the tests fail on the unmutated module"):
+        mutate.run("lone.py", ["test_lone.py"], out=io.StringIO())
