@@ -380,9 +380,12 @@ def _interrupted_line(args, argv):
         return "interrupted"
     from inception_tf.training import runs
 
-    config = _train_config(args)
-    run_dir = runs.run_directory(config.output_dir, config.resolved_run_name())
-    completed = runs.completed_epochs(runs.artifacts(run_dir)["backup"])
+    try:  # the run's files may be half-written at the moment of Ctrl-C: never fail here
+        config = _train_config(args)
+        run_dir = runs.run_directory(config.output_dir, config.resolved_run_name())
+        completed = runs.completed_epochs(runs.artifacts(run_dir)["backup"])
+    except Exception:
+        return "interrupted"
     command = shlex.join(["inception-tf", *argv])
     if not completed:
         return f"interrupted before an epoch of {run_dir} completed; `{command}` starts it again"

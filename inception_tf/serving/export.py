@@ -22,8 +22,8 @@ warm-up requests as `assets.extra/tf_serving_warmup_requests`.
 
 With `precision="bfloat16"` the model's layers are traced under Keras'
 `mixed_bfloat16` policy (float32 weights, cast to bfloat16 as they are read;
-convolutions, pools, LRN and concatenations run in bfloat16), while the
-preprocessing, the classifier's softmax and the signatures stay float32: the
+convolutions, pools and concatenations run in bfloat16; LRN, traced as
+TensorFlow's own op, normalises in float32), while the preprocessing, the classifier's softmax and the signatures stay float32: the
 same names, dtypes and layout. It pays on hosts whose CPU has AVX-512 BF16 or
 AMX (`cpu_has_bfloat16()`), and on GPUs; elsewhere it runs slower than float32.
 """

@@ -27,10 +27,11 @@ With `quantize="int8"` and a `Calibration` (images prepared with the
 model's test-time geometry), both formats hold an int8 graph behind the same
 float interface: ONNX through onnxruntime's static quantization (QDQ
 format, per-channel int8 weights, uint8 activations with MinMax ranges from
-the calibration images), LiteRT through the TFLite converter's full-integer
-quantization with those images as the representative dataset (ops without an
-int8 kernel, such as LRN, stay float32 between quantize and dequantize
-ops). The file records it: ONNX in `metadata_props` (`quantization` = "int8",
+the calibration images; the softmax and top-k stay float32), LiteRT through
+the TFLite converter's integer quantization with those images as the
+representative dataset (ops without an int8 kernel, such as LRN, stay float32
+between quantize and dequantize ops; the softmax is int8, so LiteRT's
+probabilities come in steps of 1/256). The file records it: ONNX in `metadata_props` (`quantization` = "int8",
 `calibration` = a JSON object), LiteRT in a sidecar `NAME.quantization.json`
 holding the same two entries.
 
@@ -281,12 +282,16 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
     return path
 
 
+_FLOAT_ONNX_OPS = ("Softmax", "TopK")
+
+
 def _quantize_onnx(graph, calibration):
     """`graph` (an `onnx.ModelProto` with float32 input `images`) quantized to int8 by onnxruntime.
 
     Static quantization in QDQ format: int8 weights, per output channel;
     8-bit activations (uint8, whose ranges are the min and max seen on the
-    calibration images, run in batches of `CALIBRATION_BATCH`). With uint8
+    calibration images, run in batches of `CALIBRATION_BATCH`); the softmax
+    and top-k run in float32 on the dequantized logits. With uint8
     activations onnxruntime's CPU provider fuses every Conv into
     `QLinearConv` (and pools, concatenations into their NHWC int8 forms);
     with int8 activations it fused 30 of GoogLeNet's 57 and ran the rest in
@@ -309,8 +314,12 @@ def _quantize_onnx(graph, calibration):
         onnx.save(graph, float_path)
         # Shape inference and onnxruntime's graph fusions first, as onnxruntime's guide asks.
         quantization.quant_pre_process(float_path, prepared_path)
+        # The softmax and top-k stay float32: quantized, 1000 probabilities would share 256 levels
+        # (most of them 0) and the top-k scores would tie.
+        float_nodes = [node.name for node in onnx.load(prepared_path).graph.node if node.op_type in _FLOAT_ONNX_OPS]
         quantization.quantize_static(
             prepared_path, int8_path, Reader(), quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+            nodes_to_exclude=float_nodes,
             activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
             calibrate_method=quantization.CalibrationMethod.MinMax,
         )
@@ -332,8 +341,8 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
             atomically, before the model) to `class_names_path(path)`.
         top_k: int. How many classes `classes` and `scores` list, at most every class. Defaults to 5.
         overwrite: bool. Replace an existing file. Defaults to False.
-        quantize: None (float32) or "int8": the converter's full-integer
-            quantization with the calibration images as representative
+        quantize: None (float32) or "int8": the converter's integer
+            quantization (int8 softmax: probabilities in steps of 1/256) with the calibration images as representative
             dataset (input and outputs stay float32), recorded in
             `quantization_path(path)` (JSON).
         calibration: a `Calibration` whose images fit the model's input; needed with `quantize`.
@@ -367,6 +376,8 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
             _write_sidecar(class_names_path(path), "\n".join(class_names) + "\n")
         if quantize is not None:
             _write_sidecar(quantization_path(path), json.dumps(_quantization_record(quantize, calibration), indent=2))
+        elif os.path.exists(quantization_path(path)):  # a float32 file over an int8 one: no stale record
+            os.remove(quantization_path(path))
     return path
 
 

@@ -179,7 +179,8 @@ def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
     from inception_tf.serving import formats
     from inception_tf.serving.export import export_saved_model
 
-    name = name or os.path.splitext(os.path.basename(os.path.normpath(run_dir)))[0]
+    base = os.path.basename(os.path.normpath(run_dir))
+    name = name or (os.path.splitext(base)[0] if os.path.isfile(run_dir) else base)  # runs/lr0.01 keeps its dot
     options.setdefault("class_names", class_names(run_dir) if os.path.isdir(run_dir) else None)
     model = load_model(run_dir)
     if format == "savedmodel":

@@ -247,17 +247,17 @@ def cli(*args):
 
 
 def test_cli_export_from_a_run_directory_and_predict(small_googlenet, tmp_path, pixels):
-    run_dir = tmp_path / "runs" / "digits_run"
+    run_dir = tmp_path / "runs" / "digits_lr0.01"
     run_dir.mkdir(parents=True)
     inception_tf.inference_model(small_googlenet).save(run_dir / "model.keras")
     (run_dir / "metrics.json").write_text(json.dumps({"class_names": list("abcdefghij")}))
     result = cli("export", str(run_dir), "--output-dir", str(tmp_path / "saved"))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == str(tmp_path / "saved" / "digits_run" / "1")
+    assert result.stdout.strip() == str(tmp_path / "saved" / "digits_lr0.01" / "1")
 
     image = tmp_path / "image.png"
     image.write_bytes(tf.io.encode_png(pixels[0].astype(np.uint8)).numpy())
-    result = cli("predict", "--model", str(tmp_path / "saved" / "digits_run"), str(image))
+    result = cli("predict", "--model", str(tmp_path / "saved" / "digits_lr0.01"), str(image))
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     expected = keras_probabilities(small_googlenet, pixels[:1])[0]

@@ -172,6 +172,32 @@ def test_int8_onnx_holds_int8_weights_between_quantize_and_dequantize(int8_onnx)
 
 
 @pytest.mark.slow
+def test_int8_onnx_keeps_softmax_and_top_k_in_float32(calibration, images, tmp_path):
+    """With 200 classes, a quantized softmax would put every probability on a 1/256 grid (most at 0)
+    and tie the top-5 scores; in float32 on the dequantized logits a row holds many distinct
+    probabilities summing to 1, and the scores are numpy's top 5 of them."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(16, 3, activation="relu")(inputs))
+    classifier = keras.Model(inputs, keras.layers.Dense(200, activation="softmax")(pooled))
+    path = formats.export_onnx(classifier, str(tmp_path / "wide_int8.onnx"), quantize="int8",
+                               calibration=calibration)
+    graph = onnx.load(path).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    for node in graph.node:
+        if node.op_type in ("Softmax", "TopK"):
+            assert producers[node.input[0]].op_type in ("DequantizeLinear", "Softmax")  # float32 in ...
+            assert not any(consumer.op_type == "QuantizeLinear" for consumer in graph.node
+                           if node.output[0] in consumer.input)          # ... and float32 out
+    _, outputs = _run_onnx(path, images)
+    probabilities = outputs["probabilities"]
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+    # float32 softmax of 8-bit logits: one value per distinct logit level (85 here); a quantized
+    # softmax gave 5 per row on this model.
+    assert min(len(np.unique(row)) for row in probabilities) > 50
+    _check_top_k(outputs)
+
+
 def test_int8_onnx_records_quantization_and_calibration(int8_onnx, calibration):
     metadata = ort.InferenceSession(int8_onnx, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
     assert metadata["quantization"] == "int8"
@@ -209,6 +235,14 @@ def test_int8_litert_records_quantization_in_its_sidecar(int8_litert):
     assert record == {"quantization": "int8", "calibration": {
         "dataset": "smooth noise", "split": "fixed", "images": CALIBRATION_IMAGES, "image_size": [SIZE, SIZE],
         "method": "minmax"}}
+
+
+def test_float32_litert_over_an_int8_one_leaves_no_quantization_record(model, calibration, tmp_path):
+    path = str(tmp_path / "tiny.tflite")
+    formats.export_litert(model, path, quantize="int8", calibration=calibration)
+    assert os.path.exists(formats.quantization_path(path))
+    formats.export_litert(model, path, overwrite=True)
+    assert not os.path.exists(formats.quantization_path(path))
 
 
 # --- bfloat16 SavedModel ----------------------------------------------------------------

@@ -141,6 +141,8 @@ def test_a_worker_killed_in_epoch_2_stops_the_other_in_one_line_and_a_rerun_resu
         workers = [_Worker(command, i, ports, str(tmp_path)) for i in range(2)]
         chief, victim = workers
         assert victim.wait_for_line("Epoch 2/", START_TIMEOUT_S), chief.stderr()[-3000:] + victim.stderr()[-3000:]
+        # The chief writes history.csv at the end of epoch 1, before it starts epoch 2.
+        assert chief.wait_for_line("Epoch 2/", START_TIMEOUT_S), chief.stderr()[-3000:]
         assert _epochs_in_history(run_dir) == [0]  # epoch 1 done, epoch 2 under way
         victim.process.send_signal(signal.SIGKILL)
         killed = time.monotonic()
