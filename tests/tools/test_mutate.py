@@ -1,6 +1,9 @@
 """The mutation runner on a toy module: which changes it makes, and that it tells killed from surviving mutants."""
 
 import io
+import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -42,7 +45,9 @@ def test_mutants_change_one_thing_each():
 
 
 @pytest.mark.slow  # one pytest child per mutant
-def test_run_tells_killed_from_surviving(tmp_path, monkeypatch):
+def test_run_tells_killed_from_surviving(tmp_path):
+    """The command as the README gives it, in its own process: the runner forks one child per
+    mutant, which it should do from a small process, not from a test session holding TensorFlow."""
     package = tmp_path / "toypkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -53,18 +58,27 @@ def test_run_tells_killed_from_surviving(tmp_path, monkeypatch):
         def test_low():
             assert clamp(-5) == 0 and clamp(0) == 0
     '''))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    out = io.StringIO()
-    results = mutate.run("toypkg/toy.py", ["test_toy.py"], jobs=2, timeout=60, out=out)
-    by_change = {(line, before, after): kind for kind, entries in results.items()
-                 for _, line, before, after in entries}
-    assert by_change[(6, "x < low", "x <= low")] == "survived"  # clamp(0) is 0 either way: the test misses it
-    assert by_change[(4, "0", "1")] == "killed"                 # clamp(-5) would be 1
-    assert by_change[(8, "x > high", "x >= high")] == "survived"  # no test above `high`
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), repository]))
+    result = subprocess.run([sys.executable, "-m", "tools.mutate", "toypkg/toy.py", "test_toy.py", "--jobs", "2",
+                             "--timeout", "120", "--preload", ""],
+                            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 1, result.stdout + result.stderr  # 1: mutants survived
+    reported = {}  # "  survived #7 toypkg/toy.py:6: x < low -> x <= low" -> {"survived": {(6, "x < low -> x <= low")}}
+    for line in result.stdout.splitlines():
+        if line.startswith("  "):
+            place, change = line.split(": ", 1)
+            reported.setdefault(place.split()[0], set()).add((int(place.rsplit(":", 1)[1]), change))
+    assert set(reported) == {"survived"}, result.stdout                  # no timeout, no error
+    assert (6, "x < low -> x <= low") in reported["survived"]             # clamp(0) is 0 either way
+    assert (8, "x > high -> x >= high") in reported["survived"]           # no test above `high`
+    assert (4, "0 -> 1") not in reported["survived"]                      # clamp(-5) would be 1: killed
     total = len(mutate.mutants(TOY))
-    assert sum(len(entries) for entries in results.values()) == total
-    assert "survived #" in out.getvalue() and f"/ {total} (" in out.getvalue()
+    killed = total - len(reported["survived"])
+    assert f"killed {killed} / {total} (" in result.stdout
+
+
+def test_module_names():
     assert mutate.module_name("toypkg/toy.py") == "toypkg.toy"
     assert mutate.module_name("toypkg/__init__.py") == "toypkg"
     with pytest.raises(ValueError, match="not a .py file under the working directory"):

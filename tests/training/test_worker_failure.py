@@ -132,9 +132,9 @@ def test_a_worker_killed_in_epoch_2_stops_the_other_in_one_line_and_a_rerun_resu
     ports = free_ports(2)
     runs_dir, tfds_dir = str(tmp_path / "runs"), str(tmp_path / "tfds")
     command = [sys.executable, "-m", "inception_tf.cli", "train", "--strategy", "multi_worker",
-               "--model", "slidenet", "--epochs", str(EPOCHS), "--steps-per-epoch", "3", "--batch-size", "8",
+               "--model", "googlenet", "--epochs", str(EPOCHS), "--steps-per-epoch", "3", "--batch-size", "8",
                "--output-dir", runs_dir, "--data-dir", tfds_dir, "--verbose", "2"]
-    run_dir = os.path.join(runs_dir, "slidenet_digits")
+    run_dir = os.path.join(runs_dir, "googlenet_digits")
     data.dataset_info("digits", tfds_dir)  # prepared once, so the workers do not race to write it
     workers = []
     try:
