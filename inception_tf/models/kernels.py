@@ -146,13 +146,19 @@ def bfloat16_banded_lrn_pays_off():
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_has_amx(cpuinfo="/proc/cpuinfo"):
-    """Whether the CPU has AMX for bfloat16 (`amx_bf16` among the flags of `cpuinfo`); False where it is unreadable."""
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The instruction-set flags the CPU reports (the `flags` lines of `cpuinfo`), a frozenset; empty where unreadable."""
     try:
         with open(cpuinfo) as handle:
-            return any(line.startswith("flags") and "amx_bf16" in line.split(":", 1)[-1].split() for line in handle)
+            return frozenset(flag for line in handle if line.startswith("flags")
+                             for flag in line.split(":", 1)[-1].split())
     except OSError:
-        return False
+        return frozenset()
+
+
+def cpu_has_amx(cpuinfo="/proc/cpuinfo"):
+    """Whether the CPU has AMX for bfloat16 (`amx_bf16` among the flags of `cpuinfo`); False where it is unreadable."""
+    return "amx_bf16" in cpu_flags(cpuinfo)
 
 
 def bfc_allocator_enabled():

@@ -41,7 +41,7 @@ from inception_tf import files
 from inception_tf.checks import positive_int
 from inception_tf.images import resize_image
 from inception_tf.models.googlenet import inference_model
-from inception_tf.models.kernels import using_kernels
+from inception_tf.models.kernels import cpu_flags, using_kernels
 from inception_tf.models.preprocessing import has_preprocessing
 from inception_tf.serving.signatures import (
     BYTES_INPUT,
@@ -68,12 +68,7 @@ def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
     False where the file cannot be read (not Linux): the bfloat16 export then
     notes it may run slower, which is the safe thing to say.
     """
-    try:
-        with open(cpuinfo) as handle:
-            flags = {flag for line in handle if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    except OSError:
-        return False
-    return any(flag in flags for flag in _BFLOAT16_FLAGS)
+    return not cpu_flags(cpuinfo).isdisjoint(_BFLOAT16_FLAGS)
 
 
 @contextlib.contextmanager
