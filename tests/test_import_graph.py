@@ -37,6 +37,9 @@ PENDING = {
         "loading ImageNet weights assigns arrays by layer path instead of building a second GoogLeNet",
 }
 
+# Shared definitions that import nothing of the package, so that every module above reads them.
+LEAVES = ("inception_tf.models.architecture", "inception_tf.calibration")
+
 
 def module_files(root, package=PACKAGE):
     """`{module name: path}` of every `.py` file of `package` under the directory `root`."""
@@ -211,6 +214,10 @@ def test_imports_run_down_the_layers(graph):
              f"({names[layer_of(target)] if target != PACKAGE else 'the public API'}), line {line}"
              for module, target, line in wrong]
     assert not wrong, "imports against the layering:\n" + "\n".join(lines)
+
+
+def test_shared_definitions_are_leaves(graph):
+    assert {leaf: graph[leaf] for leaf in LEAVES} == {leaf: {} for leaf in LEAVES}
 
 
 def test_pending_imports_are_still_there(graph):
