@@ -20,6 +20,8 @@ Keras nor TensorFlow: each public name loads its module on first use.
 
 import importlib
 
+from inception_tf.models import register_layers
+
 __version__ = "0.2.0"
 # Public names -> the module that defines them, imported on first use: the
 # package imports nothing heavy (Keras starts its backend, TensorFlow takes
@@ -45,28 +47,6 @@ _PUBLIC = {
 }
 
 __all__ = ["__version__", "register_layers", *_PUBLIC]
-
-
-# Importing these registers every layer for `.keras` loading.
-_LAYER_MODULES = (
-    "inception_tf.models.layout",
-    "inception_tf.models.inception_module",
-    "inception_tf.models.lrn",
-    "inception_tf.models.padding",
-    "inception_tf.models.pooling",
-    "inception_tf.models.preprocessing",
-)
-
-
-def register_layers():
-    """Imports (and so registers with Keras) every layer of the package.
-
-    `keras.models.load_model` finds our layers only once they are imported:
-    using any public name (`inception_tf.GoogLeNet`, ...) does it, and so does
-    this function, for a script that only loads `.keras` files.
-    """
-    for module in _LAYER_MODULES:
-        importlib.import_module(module)
 
 
 def __getattr__(name):

@@ -91,7 +91,8 @@ def _train_config(args):
 def _train(args):
     import logging
 
-    from inception_tf.training import runs, train
+    from inception_tf.serving.runs import export_run
+    from inception_tf.training import train
 
     logger = logging.getLogger("inception_tf")
     if not logger.handlers:
@@ -115,13 +116,13 @@ def _train(args):
                        ("history", "history_csv"), ("TensorBoard logs", "tensorboard")):
         print(f"{label + ':':<18}{artifacts[key]}")
     if args.export_dir and train.distribute.is_chief():
-        path = runs.export_run(artifacts["run_dir"], args.export_dir)
+        path = export_run(artifacts["run_dir"], args.export_dir)
         print(f"{'SavedModel:':<18}{path}")
     return 0
 
 
 def _export(args):
-    from inception_tf.training import runs
+    from inception_tf.serving.runs import export_run
 
     options = _export_options(args)
     if args.class_names:
@@ -134,7 +135,7 @@ def _export(args):
             print("inception-tf export: note: this CPU has no AVX-512 BF16 or AMX, so the bfloat16 SavedModel "
                   "runs slower here than float32; it pays on serving hosts that have them (and on GPUs).",
                   file=sys.stderr)
-    print(runs.export_run(args.source, args.output_dir, name=args.name, format=args.format, **options))
+    print(export_run(args.source, args.output_dir, name=args.name, format=args.format, **options))
     return 0
 
 

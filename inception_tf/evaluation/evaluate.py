@@ -56,7 +56,7 @@ def load_images(dataset, split, data_dir=None):
     from inception_tf.training import data
 
     try:
-        return data._load(dataset, split, data_dir, shuffle_files=False, seed=None)
+        return data.load_examples(dataset, split, data_dir, shuffle_files=False, seed=None)
     except AssertionError as error:
         if "Manual directory" not in str(error):
             raise
@@ -111,9 +111,9 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
     crops = _check_crops(crops)
     image_size, channels = _input_size(model)
     if isinstance(model.output, dict):
-        import inception_tf
+        from inception_tf.models.googlenet import inference_model
 
-        model = inception_tf.inference_model(model)
+        model = inference_model(model)
     images_per_batch = max(1, int(batch_size) // crops)
     target = num_images if limit is None else (min(limit, num_images) if num_images else limit)
     bar = None

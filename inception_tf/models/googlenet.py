@@ -1,7 +1,8 @@
 """GoogLeNet (Szegedy et al. 2014, Table 1) and the slide source's two-module network.
 
 Both are Keras functional models built from `InceptionModule`. GoogLeNet is
-written once, as a table (`INCEPTION_SPEC`), and built by looping over it.
+written once, as a table (`INCEPTION_SPEC`, in `architecture.py`, re-exported
+here), and built by looping over it.
 
 Unlike torchvision's `googlenet` and TF-Slim's `inception_v1`, which put a
 3x3 convolution in the "5x5" branch and batch normalization after every
@@ -9,11 +10,21 @@ convolution, this is the paper's network: real 5x5 convolutions, local
 response normalization in the stem, no batch normalization.
 """
 
-import collections
-
 import keras
 
 from inception_tf.checks import positive_int
+from inception_tf.models.architecture import (  # noqa: F401  (re-exported: GoogLeNet's table, read here)
+    AUX_CLASSIFIER_AFTER,
+    AUX_LOSS_WEIGHT,
+    GOOGLENET_IMAGE_SIZE,
+    INCEPTION_SPEC,
+    LOSS_WEIGHTS,
+    MAX_POOL_AFTER,
+    MIN_INPUT_SIZE,
+    SLIDENET_IMAGE_SIZE,
+    SLIDENET_SPEC,
+    InceptionSpec,
+)
 from inception_tf.models.inception_module import InceptionModule
 from inception_tf.models.kernels import check_implementation
 from inception_tf.models.layout import (
@@ -27,40 +38,7 @@ from inception_tf.models.lrn import LocalResponseNormalization
 from inception_tf.models.padding import ConstantPadding2D
 from inception_tf.models.pooling import MaxPooling2D
 from inception_tf.models.preprocessing import ImagePreprocessing
-from inception_tf.models.recipes import GOOGLENET_IMAGE_SIZE, SLIDENET_IMAGE_SIZE
 
-InceptionSpec = collections.namedtuple(
-    "InceptionSpec",
-    ["name", "filters_1x1", "filters_3x3_reduce", "filters_3x3",
-     "filters_5x5_reduce", "filters_5x5", "filters_pool_proj"],
-)
-
-# Table 1 of "Going Deeper with Convolutions" (arXiv:1409.4842).
-INCEPTION_SPEC = (
-    #             name  1x1  3x3r 3x3  5x5r 5x5  pool proj   output at 224x224
-    InceptionSpec("3a", 64, 96, 128, 16, 32, 32),        # (B, 28, 28, 256)
-    InceptionSpec("3b", 128, 128, 192, 32, 96, 64),      # (B, 28, 28, 480)
-    InceptionSpec("4a", 192, 96, 208, 16, 48, 64),       # (B, 14, 14, 512)
-    InceptionSpec("4b", 160, 112, 224, 24, 64, 64),      # (B, 14, 14, 512)
-    InceptionSpec("4c", 128, 128, 256, 24, 64, 64),      # (B, 14, 14, 512)
-    InceptionSpec("4d", 112, 144, 288, 32, 64, 64),      # (B, 14, 14, 528)
-    InceptionSpec("4e", 256, 160, 320, 32, 128, 128),    # (B, 14, 14, 832)
-    InceptionSpec("5a", 256, 160, 320, 32, 128, 128),    # (B, 7, 7, 832)
-    InceptionSpec("5b", 384, 192, 384, 48, 128, 128),    # (B, 7, 7, 1024)
-)
-# The slide source's two modules (T. Mulc 2016): 32 filters per branch, 16 per
-# reduction; then 64 per branch, 16 per reduction.
-SLIDENET_SPEC = (
-    InceptionSpec("1", 32, 16, 32, 16, 32, 32),          # (B, 28, 28, 128)
-    InceptionSpec("2", 64, 16, 64, 16, 64, 64),          # (B, 28, 28, 256)
-)
-MAX_POOL_AFTER = ("3b", "4e")  # 3x3/2 max pools between stages
-AUX_CLASSIFIER_AFTER = {"aux1": "4a", "aux2": "4d"}
-
-# The paper weights each auxiliary loss 0.3 during training.
-AUX_LOSS_WEIGHT = 0.3
-LOSS_WEIGHTS = {"main": 1.0, "aux1": AUX_LOSS_WEIGHT, "aux2": AUX_LOSS_WEIGHT}
-MIN_INPUT_SIZE = 32
 DEFAULT_INPUT_SIZE = GOOGLENET_IMAGE_SIZE
 
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from inception_tf.checks import positive_int
-from inception_tf.models import topology
+from inception_tf.models import kernels, topology
 from inception_tf.models.layout import (
     channel_axis,
     compute_data_format,
@@ -24,7 +24,7 @@ _SLIDE_INITIALIZER = "slide"
 
 
 @keras.saving.register_keras_serializable(package="inception_tf")
-class InceptionModule(keras.layers.Layer):
+class InceptionModule(kernels.KernelChoice, keras.layers.Layer):
     """The Inception module of slide 12 and of Szegedy et al. 2014, Figure 2(b).
 
     Four parallel branches whose outputs are concatenated on the channel axis:
@@ -125,7 +125,7 @@ class InceptionModule(keras.layers.Layer):
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.implementation = implementation
+        self.implementation = implementation  # checked by KernelChoice
         self._channel_axis = channel_axis(self.data_format)
         self._compute_format = compute_data_format(self.data_format)
         # Attribute names are part of the `.keras` weight layout: keep `convs` and `pool`.

@@ -66,7 +66,9 @@ save inside `using_kernels(model, "standard")`, so their exports are the same
 graph whichever machine writes them; `inception-tf evaluate` sets the
 compiled kernels on the model it only infers with
 (`in_process_inference_kernels`). `resolve(implementation, training, kernel)`
-is the rule; tests compare the paths.
+is the rule; tests compare the paths. The layers that take an `implementation`
+inherit `KernelChoice`, which is how `kernel_layers` finds them: this module
+imports none of them.
 """
 
 import contextlib
@@ -86,6 +88,24 @@ def check_implementation(implementation):
             f"implementation must be one of {IMPLEMENTATIONS}. Received: implementation={implementation!r}"
         )
     return implementation
+
+
+class KernelChoice:
+    """Mixin of the layers that take an `implementation`: `LocalResponseNormalization`, `MaxPooling2D`, `InceptionModule`.
+
+    `kernel_layers` (and with it `set_kernels` and `using_kernels`) finds a
+    model's kernel layers by this base class. The attribute is checked on every
+    assignment, in the constructor and by `set_kernels` alike.
+    """
+
+    @property
+    def implementation(self):
+        """str. One of `IMPLEMENTATIONS`: the kernels the layer's next traced call runs."""
+        return self._implementation
+
+    @implementation.setter
+    def implementation(self, value):
+        self._implementation = check_implementation(value)
 
 
 def resolve(implementation, training, kernel, dtype=None):
@@ -252,10 +272,6 @@ def using_kernels(model, implementation):
 
 
 def kernel_layers(model):
-    """The layers of `model`, at any depth, that take an `implementation` (this package's kernel layers)."""
-    from inception_tf.models.inception_module import InceptionModule
-    from inception_tf.models.lrn import LocalResponseNormalization
-    from inception_tf.models.pooling import MaxPooling2D
-
-    kinds = (LocalResponseNormalization, MaxPooling2D, InceptionModule)
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True) if isinstance(layer, kinds)]
+    """The layers of `model`, at any depth, that take an `implementation` (the `KernelChoice` layers)."""
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    return [layer for layer in layers if isinstance(layer, KernelChoice)]

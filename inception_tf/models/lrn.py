@@ -11,7 +11,7 @@ from inception_tf.models.layout import channel_axis, standardize_data_format
 
 
 @keras.saving.register_keras_serializable(package="inception_tf")
-class LocalResponseNormalization(keras.layers.Layer):
+class LocalResponseNormalization(kernels.KernelChoice, keras.layers.Layer):
     """Local response normalization across channels (Krizhevsky et al. 2012).
 
     Computes, for every position and channel `c`,
@@ -85,7 +85,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.data_format = standardize_data_format(data_format)
-        self.implementation = kernels.check_implementation(implementation)
+        self.implementation = implementation  # checked by KernelChoice
         self._channel_axis = channel_axis(self.data_format)
 
     def build(self, input_shape):

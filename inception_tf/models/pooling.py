@@ -26,7 +26,7 @@ _MAX_WINDOW_TERMS = 9  # the gradient kernel unrolls one term per window positio
 
 
 @keras.saving.register_keras_serializable(package="inception_tf")
-class MaxPooling2D(keras.layers.MaxPooling2D):
+class MaxPooling2D(kernels.KernelChoice, keras.layers.MaxPooling2D):
     """`keras.layers.MaxPooling2D` with a fast gradient on TensorFlow's CPU backend.
 
     Args:
@@ -52,7 +52,7 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
 
     def __init__(self, *args, implementation="auto", **kwargs):
         super().__init__(*args, **kwargs)
-        self.implementation = kernels.check_implementation(implementation)
+        self.implementation = implementation  # checked by KernelChoice
 
     def call(self, inputs, training=None):
         if not self._fast_gradient_applies(inputs, training):

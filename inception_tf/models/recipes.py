@@ -8,9 +8,7 @@ Keras objects. Nothing here imports Keras until a model is built.
 
 import dataclasses
 
-# Table 1's input; the slide source's MNIST images.
-GOOGLENET_IMAGE_SIZE = 224
-SLIDENET_IMAGE_SIZE = 28
+from inception_tf.models.architecture import GOOGLENET_IMAGE_SIZE, SLIDENET_IMAGE_SIZE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,7 +45,7 @@ def caffe_layer_names():
         network order. A path with a slash names a convolution inside an
         `InceptionModule`.
     """
-    from inception_tf.models.googlenet import INCEPTION_SPEC
+    from inception_tf.models.architecture import INCEPTION_SPEC
 
     names = dict(STEM_CAFFE_NAMES)
     for spec in INCEPTION_SPEC:

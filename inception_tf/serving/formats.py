@@ -38,12 +38,12 @@ holding the same two entries.
 Importing this module needs no TensorFlow (`FORMATS` is read by the CLI).
 """
 
-import dataclasses
 import json
 import os
 import tempfile
 
 from inception_tf import files
+from inception_tf.calibration import Calibration  # noqa: F401  (re-exported)
 from inception_tf.checks import positive_int
 from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, check_class_names
 
@@ -56,29 +56,6 @@ CALIBRATION_METADATA = "calibration"
 QUANTIZATION_SUFFIX = ".quantization.json"
 CALIBRATION_BATCH = 16  # images per calibration call
 DEFAULT_CALIBRATION_IMAGES = 128  # images an int8 export calibrates on, by default
-
-
-@dataclasses.dataclass(frozen=True)
-class Calibration:
-    """The images an int8 export takes its activation ranges from, and where they came from.
-
-    Attributes:
-        images: float32 numpy array `(count, height, width, channels)`, values
-            in [0, 255], prepared with the model's test-time geometry
-            (`inception_tf.images.resize_image`, as the exported graph's clients do).
-        dataset: str. The dataset's name as given (`digits`, a tfds name, `folder:PATH`).
-        split: str. The split the images were taken from.
-    """
-
-    images: object
-    dataset: str
-    split: str
-
-    def record(self):
-        """What the exported file records about its calibration: a JSON-ready dict."""
-        shape = tuple(int(size) for size in self.images.shape)
-        return {"dataset": self.dataset, "split": self.split, "images": shape[0],
-                "image_size": list(shape[1:3]), "method": "minmax"}
 
 
 _REQUIREMENTS = {"onnx": ("tf2onnx", "onnx"), "litert": ()}

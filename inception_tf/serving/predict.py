@@ -4,6 +4,7 @@ import os
 
 import tensorflow as tf
 
+from inception_tf.runs import is_keras_source  # noqa: F401  (re-exported: what a --model string names)
 from inception_tf.serving.signatures import BYTES_SIGNATURE, resolve_version_dir
 
 
@@ -66,17 +67,9 @@ def predict_files(model_dir, image_paths, version=None, top_k=5):
     ]
 
 
-def is_keras_source(model):
-    """Whether `model` names a Keras model (`imagenet`, a pretrained-weights file, a `.keras` file or a run
-    directory) rather than a SavedModel."""
-    if model == "imagenet" or str(model).endswith((".keras", ".onnx", ".weights.h5")):
-        return True
-    return os.path.isdir(model) and os.path.exists(os.path.join(model, "model.keras"))
-
-
 def load_keras_source(model):
     """`(keras.Model, class names)` for `is_keras_source(model)`: ImageNet names for the pretrained network."""
-    from inception_tf.training import runs
+    from inception_tf import runs
 
     if model == "imagenet" or str(model).endswith((".onnx", ".weights.h5")):
         from inception_tf.imagenet import imagenet_classes

@@ -22,7 +22,7 @@ import tensorflow_datasets as tfds
 from inception_tf.training import digits  # noqa: F401  (registers the "digits" builder)
 from inception_tf.checks import positive_int
 from inception_tf.images import resize_image, to_channels
-from inception_tf.serving.formats import Calibration
+from inception_tf.calibration import Calibration
 from inception_tf.training.config import DEFAULT_DATASET, FOLDER_PREFIX
 
 # Cache decoded, resized images in memory when they take less than this.
@@ -173,7 +173,23 @@ def _load_folder_slice(builder, name, split):
     return dataset.skip(start).take(max(0, end - start)), max(0, end - start)
 
 
-def _load(name, split, data_dir, shuffle_files, seed):
+def load_examples(name, split, data_dir=None, shuffle_files=False, seed=None):
+    """The raw `(image, label)` examples of a split, and its number of examples.
+
+    Args:
+        name: str. A tensorflow-datasets name, `"digits"`, or `"folder:PATH"`.
+        split: str. A split, with tfds slicing (`"train[:90%]"`).
+        data_dir: str or None. Where tensorflow-datasets keeps its data.
+        shuffle_files: bool. Whether tensorflow-datasets shuffles the order of its files.
+        seed: int or None. The seed of that shuffle.
+
+    Returns:
+        `(tf.data.Dataset, int or None)`: images uint8 `(height, width, channels)`
+        as stored (unresized), labels int64 scalars; the count where known.
+
+    Raises:
+        ValueError: a split the dataset does not have, naming its splits.
+    """
     builder = _builder(name, data_dir)
     _prepare(builder)
     if isinstance(builder, tfds.folder_dataset.ImageFolder) and _SLICE.match(split):
@@ -236,7 +252,7 @@ def make_dataset(
     """
     image_size = positive_int("image_size", image_size)
     batch_size = positive_int("batch_size", batch_size)
-    dataset, num_examples = _load(name, split, data_dir, shuffle_files=training, seed=seed)
+    dataset, num_examples = load_examples(name, split, data_dir, shuffle_files=training, seed=seed)
     autotune = tf.data.AUTOTUNE
 
     if channels not in (1, 3):

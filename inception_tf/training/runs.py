@@ -1,15 +1,10 @@
-"""The run directory: its layout, starting or resuming a run, and exporting after training.
+"""Starting or resuming a run in a run directory, and its epoch history.
 
-    <output_dir>/<run_name>/
-      backup/          BackupAndRestore state while a run is unfinished
-      best.keras       the best inference model so far (by validation accuracy)
-      model.keras      the final inference model (main output only)
-      history.csv      one row per epoch
-      logs/            TensorBoard logs
-      metrics.json     final metrics; its presence marks a finished run
-
-Under multi-worker training only the chief writes there; other workers write
-under `<run_dir>/workers/<task>/`.
+The run directory's layout (`FILES`), its model and class names live in
+`inception_tf.runs`, below training and serving, and are re-exported here.
+Under multi-worker training only the chief writes the run directory; other
+workers write under `<run_dir>/workers/<task>/`. Exporting a run is
+`inception_tf.serving.runs.export_run`.
 """
 
 import csv
@@ -17,31 +12,12 @@ import json
 import logging
 import os
 import shutil
-import zipfile
 
 from inception_tf import files
+from inception_tf.runs import FILES, artifacts, class_names, is_finished, load_model  # noqa: F401  (re-exported)
 from inception_tf.training import distribute
 
 logger = logging.getLogger("inception_tf")
-
-FILES = {
-    "model": "model.keras",
-    "best_model": "best.keras",
-    "metrics": "metrics.json",
-    "history_csv": "history.csv",
-    "tensorboard": "logs",
-    "backup": "backup",
-}
-
-
-def artifacts(run_dir):
-    """The paths of a run directory's files, by role (see `FILES`), plus `run_dir`."""
-    return {"run_dir": run_dir, **{role: os.path.join(run_dir, name) for role, name in FILES.items()}}
-
-
-def is_finished(run_dir):
-    """Whether `run_dir` holds a finished run (its `metrics.json` was written)."""
-    return os.path.exists(os.path.join(run_dir, FILES["metrics"]))
 
 
 def is_interrupted(run_dir):
@@ -119,78 +95,8 @@ def truncate_history(path, first_epoch):
             csv.writer(handle).writerows([header, *kept])
 
 
-def class_names(run_dir):
-    """The class names recorded in a finished run's `metrics.json`, or None."""
-    path = os.path.join(run_dir, FILES["metrics"])
-    if not os.path.exists(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle).get("class_names")
-
-
-def load_model(path):
-    """A Keras model from a `.keras` file, or from a run directory's `model.keras`.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is not a Keras model (not even a zip archive).
-    """
-    import keras
-
-    import inception_tf
-
-    inception_tf.register_layers()
-    if os.path.isdir(path):
-        path = os.path.join(path, FILES["model"])
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No model file at {path!r}.")
-    if os.path.isdir(path) or not zipfile.is_zipfile(path):
-        raise ValueError(f"{path!r} is not a .keras file (a zip archive): it is corrupt, truncated, or another "
-                         f"format.")
-    try:
-        return keras.models.load_model(path)
-    except (ValueError, OSError) as error:
-        raise ValueError(f"Cannot load a Keras model from {path!r}: {error}") from None
-
-
-def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
-    """Exports a finished run's (or a `.keras` file's) model as a SavedModel, ONNX or LiteRT.
-
-    Args:
-        run_dir: str. The run directory, or a `.keras` file.
-        export_dir: str. Where exports go (e.g. `saved_models`): a SavedModel
-            to `export_dir/NAME/VERSION/`, ONNX to `export_dir/NAME.onnx`,
-            LiteRT to `export_dir/NAME.tflite`.
-        name: str or None. The model name; defaults to the run directory's (or file's) name.
-        format: str. "savedmodel" (default) or a key of `inception_tf.serving.formats.FORMATS`.
-        **options: passed to `export_saved_model` (e.g. `precision`) or to
-            `export_onnx`/`export_litert` (e.g. `quantize`, `calibration`; a
-            `calibration` given as a dataset name is read with
-            `data.calibration_set` at the model's geometry, taking
-            `calibration_images` images (default 128) of `calibration_split`
-            (default "train")).
-
-    Returns:
-        str. The version directory or file written.
-
-    Raises:
-        ValueError: an unknown format, or options that format does not take.
-    """
-    from inception_tf.serving import formats
-    from inception_tf.serving.export import export_saved_model
-
-    base = os.path.basename(os.path.normpath(run_dir))
-    name = name or (os.path.splitext(base)[0] if os.path.isfile(run_dir) else base)  # runs/lr0.01 keeps its dot
-    options.setdefault("class_names", class_names(run_dir) if os.path.isdir(run_dir) else None)
-    model = load_model(run_dir)
-    if format == "savedmodel":
-        return export_saved_model(model, os.path.join(export_dir, name), **options)
-    if format not in formats.FORMATS:
-        raise ValueError(f"format must be 'savedmodel' or one of {tuple(formats.FORMATS)}. Received: format={format!r}")
-    count = options.pop("calibration_images", formats.DEFAULT_CALIBRATION_IMAGES)
-    split = options.pop("calibration_split", "train")
-    if isinstance(options.get("calibration"), str):
-        from inception_tf.training import data
-
-        options["calibration"] = data.calibration_set(options["calibration"], model.input_shape, count, split)
-    return formats.export_model(model, os.path.join(export_dir, name + formats.FORMATS[format]), format, **options)
+def __getattr__(name):
+    if name == "export_run":  # moved: serving imports training's pipelines, never the other way
+        raise AttributeError("export_run moved to inception_tf.serving.runs: "
+                             "from inception_tf.serving.runs import export_run")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inception_tf import GoogLeNet, LocalResponseNormalization
+from inception_tf import GoogLeNet, InceptionModule, LocalResponseNormalization, MaxPooling2D
 from inception_tf.models import kernels
 from tests.conftest import compiled_nodes
 
@@ -169,6 +169,29 @@ def test_kernel_layers_are_this_packages_only():
     assert kernels.kernel_layers(model) == [lrn]
     kernels.set_kernels(model, "xla")
     assert (other.implementation, lrn.implementation) == ("auto", "xla")
+
+
+KERNEL_LAYER_KINDS = {
+    "lrn": LocalResponseNormalization,
+    "max_pool": lambda **options: MaxPooling2D(3, strides=2, padding="same", **options),
+    "inception_module": lambda **options: InceptionModule(4, 2, 4, 2, 4, 4, **options),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KERNEL_LAYER_KINDS))
+def test_every_kernel_layer_kind_is_switched_and_checks_what_it_is_given(kind):
+    layer = KERNEL_LAYER_KINDS[kind](implementation="xla")
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, layer(inputs))
+    assert layer in kernels.kernel_layers(model)
+    with kernels.using_kernels(model, "standard"):
+        assert layer.implementation == "standard"
+    assert layer.implementation == "xla"
+    with pytest.raises(ValueError, match="Received: implementation='fast'"):
+        layer.implementation = "fast"
+    with pytest.raises(ValueError, match="Received: implementation='fast'"):
+        KERNEL_LAYER_KINDS[kind](implementation="fast")
+    assert layer.implementation == "xla"
 
 
 @pytest.mark.parametrize("banded_pays_off", [True, False])

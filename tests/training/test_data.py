@@ -225,7 +225,7 @@ def test_image_folder_slices_are_disjoint_and_cover_the_split(tmp_path):
     name = f"folder:{tmp_path}"
 
     def images(split):
-        dataset, count = data._load(name, split, None, shuffle_files=False, seed=None)
+        dataset, count = data.load_examples(name, split, None, shuffle_files=False, seed=None)
         shapes = [tuple(image.shape[:2]) + (int(label),) for image, label in dataset]
         assert len(shapes) == count
         return shapes
