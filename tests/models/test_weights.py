@@ -82,6 +82,15 @@ def test_caffe_names_cover_every_zoo_tensor():
     assert names["conv2_reduce"] == "conv2/3x3_reduce" and names["logits"] == "loss3/classifier"
 
 
+def test_declared_shapes_are_the_built_models_and_the_zoo_files(small_shapes):
+    declared = weights.declared_shapes(1000)
+    assert declared == small_shapes
+    for caffe_name, (out, into, height, width) in zoo_onnx.conv_shapes().items():
+        (path,) = [p for p, name in weights.caffe_layer_names().items() if name == caffe_name]
+        assert declared[path] == ((height, width, into, out), (out,))
+    assert declared["logits"] == ((1024, 1000), (1000,)) and weights.declared_shapes(7)["logits"] == ((1024, 7), (7,))
+
+
 def test_matches_onnxruntime_at_224(zoo_file, capsys):
     rgb = images(224, 224)
     probabilities, logits = run_onnxruntime(zoo_file, rgb)
