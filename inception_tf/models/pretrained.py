@@ -102,7 +102,8 @@ def _declared_source(path, attributes):
 def resolve(weights):
     """What `weights` names: None, or a `WeightsSource`.
 
-    A name (no dot, no path separator) is a published record (`published_weights.PUBLISHED`);
+    A published name (`published_weights.PUBLISHED`) is its record, even where a file has that
+    name; another str with no dot or path separator that names no file is an unknown record;
     a path ending in `.onnx` is the zoo's ONNX file (the `"imagenet"` record's source); any
     other file declares its kind in its HDF5 root attributes: `convert_onnx`'s files name
     their format and record, anything else is a Keras weights file.
@@ -121,7 +122,8 @@ def resolve(weights):
             f"weights must be None, {names}, or the path of a .onnx or weights file. Received: weights={weights!r}"
         )
     path = os.fspath(weights)
-    if isinstance(weights, str) and not os.path.exists(path) and not {".", os.sep} & set(path):
+    if isinstance(weights, str) and (weights in published_weights.PUBLISHED
+                                     or not (os.path.exists(path) or {".", os.sep} & set(path))):
         return WeightsSource("published", record=published_weights.resolve(weights))
     if not os.path.exists(path):
         raise FileNotFoundError(

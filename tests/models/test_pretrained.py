@@ -200,3 +200,17 @@ def test_a_skipped_classifier_is_not_read(converted, tmp_path):
     model = GoogLeNet(input_shape=(32, 32, 3), classes=7, weights=path)
     with h5py.File(converted, "r") as handle:
         np.testing.assert_array_equal(model.get_layer("conv1").kernel.numpy(), handle["conv1/kernel"][()])
+
+
+def test_what_weights_names(zoo_file, converted, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imagenet").write_bytes(b"a file named like the record")
+    assert pretrained.resolve("imagenet") == pretrained.WeightsSource("published", None, published_weights.IMAGENET)
+    assert pretrained.resolve(zoo_file).kind == "onnx" and pretrained.resolve(converted).kind == "converted"
+    assert pretrained.resolve(converted).record is published_weights.IMAGENET
+    (tmp_path / "mine").write_bytes(b"")  # an existing file without a dot is a path, not a record name
+    assert pretrained.resolve("mine") == pretrained.WeightsSource("keras", "mine")
+    with pytest.raises(ValueError, match=r"Unknown published weights 'imagenet21k'; known: 'imagenet'"):
+        pretrained.resolve("imagenet21k")
+    with pytest.raises(FileNotFoundError, match=r"weights file 'imagenet\.h5' does not exist"):
+        pretrained.resolve("imagenet.h5")
