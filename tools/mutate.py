@@ -178,7 +178,11 @@ def _wait(pid, deadline):
         time.sleep(0.05)
 
 
-def run(path, tests, jobs=1, timeout=None, only=None, lines=None, pytest_args=(), out=sys.stdout):
+DEFAULT_BASELINE_TIMEOUT = 1800.0  # seconds the unmutated tests may take
+
+
+def run(path, tests, jobs=1, timeout=None, only=None, lines=None, pytest_args=(), out=sys.stdout,
+        baseline_timeout=DEFAULT_BASELINE_TIMEOUT):
     """Runs every mutant of `path` against `tests`; returns `{"killed": [...], "survived": [...], ...}`.
 
     Args:
@@ -190,6 +194,9 @@ def run(path, tests, jobs=1, timeout=None, only=None, lines=None, pytest_args=()
         lines: (first, last) line range to mutate, or None.
         pytest_args: extra pytest arguments (`-k expression`, ...).
         out: where progress and survivors are printed.
+        baseline_timeout: float. Seconds the tests may take on the unmutated
+            module; past them the run stops with an error (a hanging test
+            would otherwise hold the runner for ever).
 
     Each entry of the returned lists is `(number, line, before, after)`; keys
     `killed`, `survived`, `timeout` (counted as killed) and `error` (pytest could not
@@ -201,7 +208,10 @@ def run(path, tests, jobs=1, timeout=None, only=None, lines=None, pytest_args=()
     args = [*tests, "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *pytest_args]
     logs = tempfile.mkdtemp(prefix="mutate-")
     started = time.monotonic()
-    baseline = _wait(_start(name, path, None, args, os.path.join(logs, "baseline.log")), float("inf"))
+    baseline = _wait(_start(name, path, None, args, os.path.join(logs, "baseline.log")), started + baseline_timeout)
+    if baseline is None:
+        raise RuntimeError(f"the tests ran past {baseline_timeout:.0f} s on the unmutated module and were stopped "
+                           f"(--baseline-timeout); see {os.path.join(logs, 'baseline.log')}")
     if baseline != SURVIVED:
         raise RuntimeError(f"the tests fail on the unmutated module (pytest exit {baseline}); "
                            f"see {os.path.join(logs, 'baseline.log')}")
@@ -268,6 +278,8 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per mutant (default: 3x the unmutated run + 10)")
+    parser.add_argument("--baseline-timeout", type=float, default=DEFAULT_BASELINE_TIMEOUT,
+                        help=f"seconds the unmutated run may take (default {DEFAULT_BASELINE_TIMEOUT:.0f})")
     parser.add_argument("--only", type=_numbers, default=None, help="mutant numbers to run, e.g. 3,17")
     parser.add_argument("--lines", type=_line_range, default=None, help="line range to mutate, e.g. 120-180")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
@@ -286,7 +298,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # stops the children too
     _preload([name for name in args.preload.split(",") if name])
     results = run(args.module, args.tests, jobs=args.jobs, timeout=args.timeout, only=args.only, lines=args.lines,
-                  pytest_args=["-k", args.keyword] if args.keyword else [])
+                  pytest_args=["-k", args.keyword] if args.keyword else [], baseline_timeout=args.baseline_timeout)
     return 1 if results["survived"] or results["error"] else 0
 
 

@@ -92,3 +92,12 @@ def test_a_failing_baseline_is_refused(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(RuntimeError, match="the tests fail on the unmutated module"):
         mutate.run("lone.py", ["test_lone.py"], out=io.StringIO())
+
+
+def test_a_hanging_baseline_is_stopped(tmp_path, monkeypatch):
+    (tmp_path / "slow.py").write_text("VALUE = 1\n")
+    (tmp_path / "test_slow.py").write_text("import time\n\ndef test_hangs():\n    time.sleep(600)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuntimeError, match="ran past 3 s on the unmutated module"):
+        mutate.run("slow.py", ["test_slow.py"], out=io.StringIO(), baseline_timeout=3)
