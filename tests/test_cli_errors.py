@@ -6,6 +6,7 @@ expected. Tests run as root, where file modes do not stop reads, so a refused re
 an OSError raised where the library opens or renames a file.
 """
 
+import dataclasses
 import errno
 import json
 import logging
@@ -18,9 +19,10 @@ import pytest
 import tensorflow as tf
 
 from inception_tf import cli, files
-from inception_tf.models import pretrained
+from inception_tf.models import published_weights
 from inception_tf.serving import predict
 from inception_tf.training import train as training
+from tests.models import weights_files
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,8 @@ def _raise(error):
 def _offline(tmp_path, monkeypatch):
     # An empty Keras cache and an origin that cannot be fetched: what a machine without network meets.
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr(pretrained, "ONNX_URL", (tmp_path / "nowhere" / "googlenet-7.onnx").as_uri())
+    record = dataclasses.replace(published_weights.IMAGENET, url=(tmp_path / "nowhere" / "googlenet-7.onnx").as_uri())
+    monkeypatch.setitem(published_weights.PUBLISHED, "imagenet", record)
 
 
 def _refuse_reads(monkeypatch):
@@ -91,6 +94,11 @@ def _png():
 CASES = [
     ("imagenet offline", ["predict", "--model", "imagenet", "{tmp}/image.png"], _offline, 2,
      r"Could not download Caffe's GoogLeNet ImageNet weights from file://.*put it at .*googlenet-7\.onnx"),
+    ("previous version's weights file", ["predict", "--model", "{tmp}/old.weights.h5", "{tmp}/image.png"],
+     lambda tmp, patch: weights_files.previous_version_file(tmp / "old.weights.h5"), 2,
+     r"old\.weights\.h5 was converted by a previous version of inception_tf .* inception-tf convert googlenet-7\.onnx"),
+    ("unknown weights record", ["train", "--weights", "imagenet21k", "--data-dir", "{tfds}", "--output-dir", "{tmp}/r"],
+     None, 2, r"Unknown published weights 'imagenet21k'; known: 'imagenet'"),
     ("missing image", ["predict", "--model", "{keras}", "--top-k", "3", "{tmp}/missing.png"], None, 2,
      r"Image file '.*missing\.png' does not exist"),
     ("directory for an image", ["predict", "--model", "{keras}", "--top-k", "3", "{tmp}/a_directory.png"], None, 2,

@@ -187,15 +187,17 @@ def GoogLeNet(
 
     Args:
         include_top: bool. Whether to end in the classifier. Defaults to True.
-        weights: None (random initialisation); `"imagenet"`, Caffe's
-            bvlc_googlenet ImageNet weights (68.7% top-1, 88.9% top-5; the
-            ONNX zoo's `googlenet-7.onnx`, downloaded once to
+        weights: None (random initialisation); the name of published
+            weights (`inception_tf.models.published_weights.PUBLISHED`):
+            `"imagenet"`, Caffe's bvlc_googlenet ImageNet weights (68.7% top-1,
+            88.9% top-5; the ONNX zoo's `googlenet-7.onnx`, downloaded once to
             `~/.keras/models/` and converted once); the path of that `.onnx`
             file or of a `.weights.h5` file from `inception-tf convert`; or a
-            file saved with `model.save_weights`. ImageNet weights need
-            `include_top=True` and `classes=1000`, fit any input size, and make
-            the preprocessing Caffe's (`ImagePreprocessing("caffe")`).
-            Defaults to None.
+            file saved with `model.save_weights`. ImageNet weights fit any
+            input size and make the preprocessing Caffe's
+            (`ImagePreprocessing("caffe")`); with `classes` other than 1000 or
+            `include_top=False` every layer but the classifier (`logits`) is
+            loaded, which starts fresh (fine-tuning). Defaults to None.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: tuple. `(height, width, 3)` (or channels first), at least
             32x32. Defaults to `(224, 224, 3)`.
@@ -250,11 +252,11 @@ def GoogLeNet(
     >>> model.output_shape
     (None, 10)
     """
-    weights_kind = pretrained.weights_kind(weights)
-    pretrained.check_arguments(weights_kind, include_top, classes)
+    weights_source = pretrained.resolve(weights)
     _check_choice("pooling", pooling, (None, "avg", "max"))
     _check_choice("relu", relu, ("corrected", "as_written"))
     classes = positive_int("classes", classes)
+    skipped = pretrained.classifier_skip(weights_source, include_top, classes)  # a new classifier starts fresh
     if classes < 2 and classifier_activation in ("softmax", keras.activations.softmax):
         raise ValueError(
             "classes must be >= 2 with classifier_activation='softmax' (a softmax over one class is always 1.0); "
@@ -275,7 +277,7 @@ def GoogLeNet(
     if None in (input_shape[:2] if data_format == "channels_last" else input_shape[1:]):
         x = MinimumSizeCheck(MIN_INPUT_SIZE, data_format=data_format, name="size_check")(x)  # sizes known at call
     if include_preprocessing:
-        mode = preprocessing_mode or pretrained.preprocessing_mode(weights_kind)
+        mode = preprocessing_mode or pretrained.preprocessing_mode(weights_source)
         x = ImagePreprocessing(mode, data_format=data_format, name="preprocessing")(x)
     if layout != data_format:
         # TensorFlow has no NCHW convolution on CPU: compute in NHWC.
@@ -309,7 +311,7 @@ def GoogLeNet(
     outputs = {"main": x, **aux_outputs} if aux_logits else x
     model_inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
     model = keras.Model(model_inputs, outputs, name=name)
-    pretrained.load(model, weights, weights_kind, aux_logits=aux_logits)
+    pretrained.load(model, weights_source, skip=skipped, aux_logits=aux_logits)
     return model
 
 

@@ -13,6 +13,7 @@ and strides, LRN constants, ceil-mode pools, the input).
 Reading ONNX needs the `onnx` package: `pip install "inception_tf[pretrained]"`.
 """
 
+import collections
 import math
 import os
 
@@ -22,9 +23,11 @@ from inception_tf.models import topology
 
 INPUT_NAME = "data_0"
 INPUT_SIZE = 224
-# Caffe's layer for each of our stem and classifier layers; the module convolutions
-# follow from topology.NODES (`branch_5x5_reduce` -> `inception_4c/5x5_reduce`).
-STEM_CAFFE_NAMES = {"conv1": "conv1/7x7_s2", "conv2_reduce": "conv2/3x3_reduce", "conv2": "conv2/3x3"}
+# Caffe's stem convolutions (Table 1's first rows): our layer -> (Caffe's layer, kernel size, filters). The
+# module convolutions follow from topology.NODES (`branch_5x5_reduce` -> `inception_4c/5x5_reduce`).
+STEM_CONVOLUTIONS = {"conv1": ("conv1/7x7_s2", 7, 64), "conv2_reduce": ("conv2/3x3_reduce", 1, 64),
+                     "conv2": ("conv2/3x3", 3, 192)}
+INPUT_CHANNELS = 3
 CLASSIFIER = ("logits", "loss3/classifier")
 # Caffe's conv1/7x7_s2: pad 3, stride 2; every other convolution has stride 1 and pads kernel // 2.
 CONV1_PADDING, CONV1_STRIDE = 3, 2
@@ -34,6 +37,9 @@ ONNX_LRN_DEFAULTS = {"size": None, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}  # 
 # The classifier's Gemm computes alpha * x @ W^T + beta * b; ONNX's defaults are alpha = beta = 1, transA = 0.
 GEMM_EXPECTED = {"alpha": 1.0, "beta": 1.0, "transA": 0}
 _BRANCH_PREFIX = "branch_"
+
+LayerShapes = collections.namedtuple("LayerShapes", ["kernel", "bias"])
+LayerShapes.__doc__ = """The shapes of one layer's arrays: `kernel` `(height, width, in, out)` or `(in, out)`, `bias` `(out,)`."""
 
 
 def caffe_layer_names():
@@ -47,7 +53,7 @@ def caffe_layer_names():
     """
     from inception_tf.models.architecture import INCEPTION_SPEC
 
-    names = dict(STEM_CAFFE_NAMES)
+    names = {path: caffe_name for path, (caffe_name, _, _) in STEM_CONVOLUTIONS.items()}
     for spec in INCEPTION_SPEC:
         for node in topology.CONVOLUTIONS:
             if not node.name.startswith(_BRANCH_PREFIX):
@@ -57,6 +63,49 @@ def caffe_layer_names():
             )
     names[CLASSIFIER[0]] = CLASSIFIER[1]
     return names
+
+
+def declared_shapes(classes):
+    """Layer path -> `LayerShapes` of GoogLeNet with `classes` classes, from its specification alone.
+
+    The stem from `STEM_CONVOLUTIONS`, each module's convolutions from
+    `INCEPTION_SPEC` and `topology.NODES` (a convolution reads the channels of
+    its source node; a module outputs the sum of `topology.CONCATENATED`), the
+    classifier `(1024, classes)`: the shapes `model_shapes` reads off a built
+    1000-class model, without building one.
+    """
+    from inception_tf.models.architecture import INCEPTION_SPEC
+
+    shapes, channels = {}, INPUT_CHANNELS
+    for path, (_, size, filters) in STEM_CONVOLUTIONS.items():
+        shapes[path] = LayerShapes((size, size, channels, filters), (filters,))
+        channels = filters
+    for spec in INCEPTION_SPEC:
+        channels = _module_shapes(spec, channels, shapes)
+    shapes[CLASSIFIER[0]] = LayerShapes((channels, classes), (classes,))
+    return shapes
+
+
+def _module_shapes(spec, channels, shapes):
+    """Adds the `LayerShapes` of module `spec`'s convolutions on a `channels`-deep input; returns its output depth."""
+    filters = spec._asdict()
+
+    def output_channels(node, input_channels):
+        if node.kind != "conv":
+            return input_channels  # the max pool keeps its input's channels
+        count = filters[node.filters_arg]
+        shapes[f"inception_{spec.name}/{node.name}"] = LayerShapes(
+            (node.kernel_size, node.kernel_size, input_channels, count), (count,))
+        return count
+
+    outputs = topology.wire(channels, output_channels)
+    return sum(outputs[name] for name in topology.CONCATENATED)
+
+
+def model_shapes(model, skip=()):
+    """Layer path -> `LayerShapes` of `model`'s layers in `caffe_layer_names()`, but those in `skip`."""
+    return {path: LayerShapes(tuple(find_layer(model, path).kernel.shape), tuple(find_layer(model, path).bias.shape))
+            for path in caffe_layer_names() if path not in skip}
 
 
 def find_layer(model, path):
@@ -238,11 +287,12 @@ def _check_head(graph):
         raise graph.error(f"Gemm {gemms[0].output[0]!r} (loss3/classifier) has {differences}.")
 
 
-def _classifier_transform(graph, node, weight_name, layer):
-    """The Gemm weight to our (in, out) kernel: transposed when `transB=1` (absent means 0, ONNX's default)."""
+def _classifier_transform(graph, node, weight_name, needed):
+    """The Gemm weight to our (in, out) kernel of shape `needed`: transposed when `transB=1` (absent means 0,
+    ONNX's default)."""
     transposed = _attributes(node).get("transB", 0)
     stored = tuple(graph.initializers[weight_name].dims) if weight_name in graph.initializers else None
-    needed = tuple(layer.kernel.shape)
+    needed = tuple(needed)
     if stored is not None and stored != (needed[::-1] if transposed else needed):
         raise graph.error(
             f"Gemm {node.output[0]!r} (loss3/classifier) has transB {transposed}"
@@ -265,25 +315,27 @@ def _tensor(graph, name, path, kind, expected_shape, transform):
     return value.astype(np.float32)
 
 
-def onnx_weights(model, path):
-    """Reads the zoo's GoogLeNet ONNX file as weights for `model`'s layers.
+def onnx_weights(shapes, path):
+    """Reads the zoo's GoogLeNet ONNX file as arrays of the layers in `shapes`.
 
     Checks, before returning anything: the input `data_0` (N, 3, 224, 224);
-    every Caffe tensor exists with the shape our layer needs (kernels OIHW ->
-    HWIO, the Gemm weight transposed when `transB=1`, as stored when `transB` is 0
-    or absent); every Conv node of the file reads a tensor we map, with Caffe's
-    padding and stride and no group, dilation or auto_pad; two LRNs with Caffe's
-    constants; four ceil-mode 3x3/2 max pools; one 7x7/1 average pool without
-    padding and one Gemm with alpha 1, beta 1, transA 0. A refusal names the node
-    and each attribute that differs.
+    every Caffe tensor of a layer in `shapes` exists with the shape it gives
+    (kernels OIHW -> HWIO, the Gemm weight transposed when `transB=1`, as stored
+    when `transB` is 0 or absent); every Conv node of the file reads a tensor we
+    map, with Caffe's padding and stride and no group, dilation or auto_pad; two
+    LRNs with Caffe's constants; four ceil-mode 3x3/2 max pools; one 7x7/1
+    average pool without padding and one Gemm with alpha 1, beta 1, transA 0. A
+    refusal names the node and each attribute that differs.
 
     Args:
-        model: a `GoogLeNet` with 1000 classes (any input size, data format or precision).
+        shapes: dict from layer path to `LayerShapes`: `model_shapes(model)` of the model
+            to fill (any input size, data format or precision; a layer left out, such as a
+            new classifier, is not read), or `declared_shapes(1000)`.
         path: str or os.PathLike. The ONNX file.
 
     Returns:
-        A dict from layer path (`caffe_layer_names()`) to `[kernel, bias]` float32
-        arrays: kernels `(height, width, in, out)`, the classifier `(1024, 1000)`.
+        A dict from layer path (`caffe_layer_names()`, those in `shapes`) to `[kernel, bias]`
+        float32 arrays: kernels `(height, width, in, out)`, the classifier `(1024, 1000)`.
 
     Raises:
         FileNotFoundError, ValueError: the file is missing, unreadable or not this network;
@@ -293,26 +345,26 @@ def onnx_weights(model, path):
     path = os.fspath(path)
     graph = _Graph(read_onnx(path), path)
     _check_input(graph)
-    names = caffe_layer_names()
     weights, mapped = {}, set()
-    for layer_path, caffe_name in names.items():
-        layer = find_layer(model, layer_path)
+    for layer_path, caffe_name in caffe_layer_names().items():
         weight_name, bias_name = f"{caffe_name}_w_0", f"{caffe_name}_b_0"
         node = graph.consumers.get(weight_name)
-        if layer_path == CLASSIFIER[0]:
-            if node is None or node.op_type != "Gemm":
-                raise graph.error(f"{weight_name!r} is not the weight of a Gemm node.")
-            transform = _classifier_transform(graph, node, weight_name, layer)  # (1000, 1024) with transB=1
+        expected_op = "Gemm" if layer_path == CLASSIFIER[0] else "Conv"
+        if node is None or node.op_type != expected_op:
+            raise graph.error(f"{weight_name!r} is not the weight of a {expected_op} node.")
+        mapped.add(weight_name)
+        if layer_path not in shapes:
+            continue
+        shape = shapes[layer_path]
+        if expected_op == "Gemm":
+            transform = _classifier_transform(graph, node, weight_name, shape.kernel)  # (1000, 1024), transB=1
         else:
-            if node is None or node.op_type != "Conv":
-                raise graph.error(f"{weight_name!r} is not the weight of a Conv node.")
-            _check_conv(graph, node, layer_path, caffe_name, layer.kernel_size[0])
+            _check_conv(graph, node, layer_path, caffe_name, shape.kernel[0])
             transform = lambda value: np.transpose(value, (2, 3, 1, 0))  # noqa: E731 (OIHW -> HWIO)
         weights[layer_path] = [
-            _tensor(graph, weight_name, layer_path, "kernel", layer.kernel.shape, transform),
-            _tensor(graph, bias_name, layer_path, "bias", layer.bias.shape, np.asarray),
+            _tensor(graph, weight_name, layer_path, "kernel", shape.kernel, transform),
+            _tensor(graph, bias_name, layer_path, "bias", shape.bias, np.asarray),
         ]
-        mapped.add(weight_name)
     unmapped = [node.input[1] for node in graph.nodes("Conv") if node.input[1] not in mapped]
     if unmapped:
         raise graph.error(f"Conv weights with no layer here: {unmapped[:5]}{' ...' if len(unmapped) > 5 else ''}.")
@@ -329,22 +381,23 @@ def assign_weights(model, weights, source="weights"):
         model: the `keras.Model` to fill.
         weights: dict from layer path (`find_layer`) to `[kernel, bias]` arrays.
         source: str. Where the arrays came from, for error messages.
+
+    Raises:
+        ValueError: `model` has no layer at a path, or a layer's kernel or bias has another
+            shape than its array; the message names `source`, the layer and both shapes.
     """
     pairs = []
     for layer_path, values in weights.items():
-        layer = find_layer(model, layer_path)
-        for variable, value in zip((layer.kernel, layer.bias), values):
+        try:
+            layer = find_layer(model, layer_path)
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"{source}: arrays for layer {layer_path!r}, which {model.name} does not have.") from error
+        for weight_name, variable, value in zip(("kernel", "bias"), (layer.kernel, layer.bias), values):
             if tuple(variable.shape) != tuple(np.shape(value)):
                 raise ValueError(
-                    f"{source}: {variable.path} has shape {tuple(variable.shape)}, the array for it "
-                    f"{tuple(np.shape(value))}."
+                    f"{source}: layer {layer_path!r} needs a {weight_name} of shape {tuple(variable.shape)}; "
+                    f"the array for it has shape {tuple(np.shape(value))}."
                 )
             pairs.append((variable, value))
     for variable, value in pairs:
         variable.assign(value)
-
-
-def layer_weights(model):
-    """`[kernel, bias]` of every layer in `caffe_layer_names()`, as numpy arrays."""
-    return {path: [np.asarray(find_layer(model, path).kernel), np.asarray(find_layer(model, path).bias)]
-            for path in caffe_layer_names()}

@@ -1,64 +1,44 @@
 """Fine-tuning from pretrained weights: a new classifier on the pretrained network, optionally frozen first.
 
-`pretrained_start(config, num_classes)` builds the model a `TrainConfig`
-asks for and copies into it every weight of the pretrained GoogLeNet (e.g.
-Caffe's ImageNet weights) whose layer exists in both with the same shapes:
-everything but the 1000-class classifier (`logits`) and the auxiliary heads,
-which start fresh. The model keeps the pretrained preprocessing. With
-`freeze_epochs=N`, `FreezePretrained` trains only the new layers for the first
-N epochs, then all of them.
+`pretrained_start(config, num_classes)` builds the one model a `TrainConfig`
+asks for and assigns to it every pretrained array (e.g. Caffe's ImageNet
+weights) but the classifier's (`logits`): the convolutions come from the
+weights, the classifier for `num_classes` and the auxiliary heads start fresh.
+The model keeps the pretrained preprocessing. With `freeze_epochs=N`,
+`FreezePretrained` trains only the new layers for the first N epochs, then all
+of them.
 """
 
 import logging
 
 import keras
 
+from inception_tf.models import pretrained
 from inception_tf.models.googlenet import GoogLeNet
-from inception_tf.models.pretrained import IMAGENET_CLASSES
-from inception_tf.models.preprocessing import ImagePreprocessing
 
 logger = logging.getLogger("inception_tf")
-
-
-def _preprocessing_mode(model):
-    for layer in model.layers:
-        if isinstance(layer, ImagePreprocessing):
-            return layer.mode
-    return None
-
-
-def transfer_weights(source, target):
-    """Copies every layer's weights from `source` to the `target` layer of the same name and shapes.
-
-    Returns:
-        The names of the target layers that received weights; the others keep theirs.
-    """
-    copied = []
-    for layer in target.layers:
-        try:
-            origin = source.get_layer(layer.name)
-        except ValueError:
-            continue
-        values = origin.get_weights()
-        if values and [v.shape for v in values] == [tuple(w.shape) for w in layer.weights]:
-            layer.set_weights(values)
-            copied.append(layer.name)
-    return copied
 
 
 def pretrained_start(config, num_classes):
     """The model `config` describes, started from `config.weights` with a new `num_classes` classifier.
 
     Returns:
-        `(model, pretrained_layer_names)`.
+        `(model, pretrained_layer_names)`: the names of the model's layers that received
+        pretrained arrays (`conv1`, ..., `inception_5b`), in network order.
+
+    Raises:
+        ValueError: `config.weights` cannot start a fine-tuning run (a Keras weights file,
+            which loads whole), or its arrays do not fit the model (the message names the layer).
     """
     size = config.resolved_image_size()
-    source = GoogLeNet(input_shape=(size, size, 3), classes=IMAGENET_CLASSES, weights=config.weights)
+    source = pretrained.resolve(config.weights)
     options = {} if config.dropout_rate is None else {"dropout_rate": config.dropout_rate}
     model = GoogLeNet(input_shape=(size, size, 3), classes=num_classes, aux_logits=config.aux_logits,
-                      preprocessing_mode=_preprocessing_mode(source), **options)
-    copied = transfer_weights(source, model)
-    new = [layer.name for layer in model.layers if layer.weights and layer.name not in copied]
+                      preprocessing_mode=pretrained.preprocessing_mode(source), **options)
+    loaded = pretrained.load(model, source, skip=(pretrained.CLASSIFIER,), aux_logits=config.aux_logits)
+    names = {path.partition("/")[0] for path in loaded}
+    copied = [layer.name for layer in model.layers if layer.name in names]
+    new = [layer.name for layer in model.layers if layer.weights and layer.name not in names]
     logger.info("Started from %s: %d layers pretrained, new: %s", config.weights, len(copied), ", ".join(new))
     return model, copied
 

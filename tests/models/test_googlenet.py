@@ -198,7 +198,7 @@ def test_without_lrn_and_with_slide_relu(rng):
 @pytest.mark.parametrize(
     "kwargs,error,message",
     [
-        ({"weights": "imagenet", "classes": 10}, ValueError, "need include_top=True and classes=1000"),
+        ({"weights": "imagenet21k"}, ValueError, "Unknown published weights .imagenet21k.; known: .imagenet."),
         ({"weights": "missing.weights.h5"}, FileNotFoundError, "does not exist"),
         ({"weights": 3}, ValueError, "weights must be None, 'imagenet', or the path"),
         ({"input_shape": (31, 64, 3)}, ValueError, "at least 32x32"),

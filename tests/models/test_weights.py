@@ -5,6 +5,7 @@ onnxruntime runs them as the reference. No test downloads anything: the download
 runs against a file:// URL.
 """
 
+import dataclasses
 import hashlib
 import os
 
@@ -16,7 +17,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from inception_tf import GoogLeNet  # noqa: E402
-from inception_tf.models import pretrained, weights  # noqa: E402
+from inception_tf.models import pretrained, published_weights, weights  # noqa: E402
 from tests.models import zoo_onnx  # noqa: E402
 
 
@@ -38,8 +39,9 @@ def zoo_file(zoo_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def small_model():
-    return GoogLeNet(input_shape=(32, 32, 3))
+def small_shapes():
+    """The layer shapes of a 1000-class GoogLeNet at 32x32, which `weights.onnx_weights` checks against."""
+    return weights.model_shapes(GoogLeNet(input_shape=(32, 32, 3)))
 
 
 def images(height, width):
@@ -80,6 +82,15 @@ def test_caffe_names_cover_every_zoo_tensor():
     assert names["conv2_reduce"] == "conv2/3x3_reduce" and names["logits"] == "loss3/classifier"
 
 
+def test_declared_shapes_are_the_built_models_and_the_zoo_files(small_shapes):
+    declared = weights.declared_shapes(1000)
+    assert declared == small_shapes
+    for caffe_name, (out, into, height, width) in zoo_onnx.conv_shapes().items():
+        (path,) = [p for p, name in weights.caffe_layer_names().items() if name == caffe_name]
+        assert declared[path] == ((height, width, into, out), (out,))
+    assert declared["logits"] == ((1024, 1000), (1000,)) and weights.declared_shapes(7)["logits"] == ((1024, 7), (7,))
+
+
 def test_matches_onnxruntime_at_224(zoo_file, capsys):
     rgb = images(224, 224)
     probabilities, logits = run_onnxruntime(zoo_file, rgb)
@@ -99,12 +110,12 @@ def test_matches_onnxruntime_at_224(zoo_file, capsys):
               f"max |dlogit| {np.abs(got_logits - logits).max():.2e} (logit std {logits.std():.2f})")
 
 
-def test_ceil_mode_layout_gives_the_same_weights_and_function(zoo_weights, zoo_file, small_model, tmp_path):
+def test_ceil_mode_layout_gives_the_same_weights_and_function(zoo_weights, zoo_file, small_shapes, tmp_path):
     ceil_file = save(zoo_onnx.build(zoo_weights, "ceil_mode"), tmp_path / "ceil.onnx")
     rgb = images(224, 224)[:1]
     np.testing.assert_array_equal(run_onnxruntime(ceil_file, rgb)[0], run_onnxruntime(zoo_file, rgb)[0])
-    reference = weights.onnx_weights(small_model, zoo_file)
-    for path, (kernel, bias) in weights.onnx_weights(small_model, ceil_file).items():
+    reference = weights.onnx_weights(small_shapes, zoo_file)
+    for path, (kernel, bias) in weights.onnx_weights(small_shapes, ceil_file).items():
         np.testing.assert_array_equal(kernel, reference[path][0])
         np.testing.assert_array_equal(bias, reference[path][1])
 
@@ -120,7 +131,7 @@ def test_odd_input_size_matches_onnxruntime_ceil_mode(zoo_weights, tmp_path):
     np.testing.assert_allclose(np.asarray(model(rgb)), probabilities, rtol=0, atol=1e-5)
 
 
-def test_channels_first_and_transposed_classifier(zoo_model, zoo_file, small_model, tmp_path):
+def test_channels_first_and_transposed_classifier(zoo_model, zoo_file, small_shapes, tmp_path):
     def store_untransposed(graph):
         (gemm,) = [node for node in graph.node if node.op_type == "Gemm"]
         for attribute in gemm.attribute:
@@ -130,8 +141,8 @@ def test_channels_first_and_transposed_classifier(zoo_model, zoo_file, small_mod
         tensor.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor).T.copy(), tensor.name))
 
     untransposed = save(mutated(zoo_model, store_untransposed), tmp_path / "untransposed.onnx")
-    np.testing.assert_array_equal(weights.onnx_weights(small_model, untransposed)["logits"][0],
-                                  weights.onnx_weights(small_model, zoo_file)["logits"][0])
+    np.testing.assert_array_equal(weights.onnx_weights(small_shapes, untransposed)["logits"][0],
+                                  weights.onnx_weights(small_shapes, zoo_file)["logits"][0])
     nhwc = GoogLeNet(input_shape=(48, 48, 3), weights=zoo_file)
     nchw = GoogLeNet(input_shape=(3, 48, 48), data_format="channels_first", weights=untransposed)
     rgb = images(48, 48)
@@ -142,12 +153,15 @@ def test_download_verify_convert_and_cache(zoo_file, monkeypatch, tmp_path, caps
     with open(zoo_file, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr(pretrained, "ONNX_URL", f"file://{zoo_file}")
-    monkeypatch.setattr(pretrained, "ONNX_SHA256", digest)
+    record = dataclasses.replace(published_weights.IMAGENET, url=f"file://{zoo_file}", sha256=digest)
+    monkeypatch.setitem(published_weights.PUBLISHED, "imagenet", record)
+    cache = tmp_path / "keras_home" / "models"
+    previous_cache = cache / "googlenet-7.inception_tf.weights.h5"  # the previous version's cache file name
+    cache.mkdir(parents=True)
+    previous_cache.write_bytes(b"written by the previous version")  # never read again
     rgb = images(40, 40)
     model = GoogLeNet(input_shape=(40, 40, 3), weights="imagenet")
-    cache = tmp_path / "keras_home" / "models"
-    converted = cache / pretrained.CONVERTED_FILE_NAME
+    converted = cache / "googlenet-7.inception_tf-v2.weights.h5"
     assert (cache / "googlenet-7.onnx").read_bytes() == open(zoo_file, "rb").read()
     np.testing.assert_array_equal(model(rgb), GoogLeNet(input_shape=(40, 40, 3), weights=zoo_file)(rgb))
     written = converted.stat().st_mtime_ns
@@ -168,36 +182,38 @@ def test_download_verify_convert_and_cache(zoo_file, monkeypatch, tmp_path, caps
 
 
 def test_wrong_hash_is_refused(zoo_file, tmp_path):
+    record = dataclasses.replace(published_weights.IMAGENET, url=f"file://{zoo_file}", sha256="0" * 64)
     with pytest.raises(ValueError, match="refused and removed"):
-        pretrained.fetch_onnx(f"file://{zoo_file}", "0" * 64, cache_dir=str(tmp_path))
+        pretrained.fetch_onnx(record, cache_dir=str(tmp_path))
     assert not (tmp_path / "models" / "googlenet-7.onnx").exists()
     (tmp_path / "models" / "googlenet-7.onnx").write_bytes(b"partial")
     with pytest.raises(ValueError, match=r"googlenet-7\.onnx has sha256 .* 7 bytes.*Delete it"):
-        pretrained.fetch_onnx(f"file://{zoo_file}", cache_dir=str(tmp_path))
+        pretrained.fetch_onnx(dataclasses.replace(record, sha256=published_weights.IMAGENET.sha256),
+                              cache_dir=str(tmp_path))
 
 
 def test_no_network_and_no_file_says_where_to_put_it(tmp_path):
     origin = f"file://{tmp_path}/nowhere/googlenet-7.onnx"
     target = os.path.join(str(tmp_path), "models", "googlenet-7.onnx")
     with pytest.raises(OSError, match="Could not download") as error:
-        pretrained.fetch_onnx(origin, cache_dir=str(tmp_path))
+        pretrained.fetch_onnx(dataclasses.replace(published_weights.IMAGENET, url=origin), cache_dir=str(tmp_path))
     assert origin in str(error.value) and target in str(error.value)
 
 
-def test_truncated_and_foreign_files(zoo_file, small_model, tmp_path):
+def test_truncated_and_foreign_files(zoo_file, small_shapes, tmp_path):
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(open(zoo_file, "rb").read()[:100_000])
     with pytest.raises(ValueError, match=r"truncated\.onnx.*not a readable ONNX model"):
-        weights.onnx_weights(small_model, truncated)
+        weights.onnx_weights(small_shapes, truncated)
     relu = onnx.helper.make_graph(
         [onnx.helper.make_node("Relu", ["x"], ["y"])], "other",
         [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3])],
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])])
     foreign = save(onnx.helper.make_model(relu), tmp_path / "foreign.onnx")
     with pytest.raises(ValueError, match=r"foreign\.onnx.*no input named 'data_0' \(its inputs: \['x'\]\)"):
-        weights.onnx_weights(small_model, foreign)
+        weights.onnx_weights(small_shapes, foreign)
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
-        weights.onnx_weights(small_model, tmp_path / "missing.onnx")
+        weights.onnx_weights(small_shapes, tmp_path / "missing.onnx")
     with pytest.raises(ValueError, match=r"output_path must end in '.weights.h5'. Received: .*x\.h5"):
         pretrained.convert_onnx(zoo_file, tmp_path / "x.h5")
 
@@ -244,17 +260,13 @@ def _add_aux_conv(graph):
     (_set("MaxPool", 0, "pads", [1, 1, 1, 1]), r"MaxPool 'pool1/3x3_s2_1'.*pads \[1, 1, 1, 1\]"),
     (_set("MaxPool", 1, "pads", [0, 0, 0, 0]), r"maps 56x56 to \[27, 27\]; Caffe's ceil-mode 3x3/2 pool gives 28x28"),
 ])
-def test_mismatches_are_named(zoo_model, small_model, tmp_path, change, message):
+def test_mismatches_are_named(zoo_model, small_shapes, tmp_path, change, message):
     path = save(mutated(zoo_model, change), tmp_path / "changed.onnx")
     with pytest.raises(ValueError, match=r"changed\.onnx.*" + message):
-        weights.onnx_weights(small_model, path)
+        weights.onnx_weights(small_shapes, path)
 
 
-def test_imagenet_arguments_and_aux_heads(zoo_file, recwarn):
-    with pytest.raises(ValueError, match="include_top=True and classes=1000.*include_top=False"):
-        GoogLeNet(weights=zoo_file, include_top=False)
-    with pytest.raises(ValueError, match="classes=10"):
-        GoogLeNet(weights="imagenet", classes=10)
+def test_aux_heads_keep_their_initialisation_with_a_warning(zoo_file, recwarn):
     model = GoogLeNet(input_shape=(64, 64, 3), weights=zoo_file, aux_logits=True)
     messages = [str(w.message) for w in recwarn if issubclass(w.category, UserWarning)]
     assert sum("aux1 and aux2 keep their random initialisation" in m for m in messages) == 1
@@ -290,13 +302,13 @@ def test_imagenet_arguments_and_aux_heads(zoo_file, recwarn):
      r"AveragePool 'pool5/7x7_s1_1' \(pool5/7x7_s1\) has kernel_shape \[5, 5\] \(expected \[7, 7\]\)\.$"),
     ({"pool5/7x7_s1_1": {"pads": [1, 1, 1, 1]}}, r"AveragePool 'pool5/7x7_s1_1' .* has pads \[1, 1, 1, 1\]"),
 ])
-def test_attributes_unlike_caffes_are_refused_by_name(zoo_weights, small_model, tmp_path, changes, message):
+def test_attributes_unlike_caffes_are_refused_by_name(zoo_weights, small_shapes, tmp_path, changes, message):
     path = save(zoo_onnx.build(zoo_weights, "opset7", changes=changes), tmp_path / "changed.onnx")
     with pytest.raises(ValueError, match=r"changed\.onnx.*" + message):
-        weights.onnx_weights(small_model, path)
+        weights.onnx_weights(small_shapes, path)
 
 
-def test_attributes_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, small_model, tmp_path):
+def test_attributes_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, small_shapes, tmp_path):
     """Caffe's values equal to ONNX's defaults may be left out, or written out, without changing the weights."""
     defaults = {"strides": zoo_onnx.REMOVE, "dilations": zoo_onnx.REMOVE, "group": zoo_onnx.REMOVE}
     changes = {"conv2/3x3_reduce_1": {**defaults, "pads": zoo_onnx.REMOVE}, "inception_4e/5x5_1": defaults,
@@ -305,14 +317,14 @@ def test_attributes_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, sm
                "loss3/classifier_1": {"alpha": 1.0, "beta": 1.0, "transA": 0},
                "pool5/7x7_s1_1": {"strides": zoo_onnx.REMOVE, "pads": zoo_onnx.REMOVE}}
     path = save(zoo_onnx.build(zoo_weights, "opset7", changes=changes), tmp_path / "defaults.onnx")
-    reference = weights.onnx_weights(small_model, zoo_file)
-    for layer_path, (kernel, bias) in weights.onnx_weights(small_model, path).items():
+    reference = weights.onnx_weights(small_shapes, zoo_file)
+    for layer_path, (kernel, bias) in weights.onnx_weights(small_shapes, path).items():
         np.testing.assert_array_equal(kernel, reference[layer_path][0])
         np.testing.assert_array_equal(bias, reference[layer_path][1])
 
 
 @pytest.mark.parametrize("dims", [[1, 224, 224, 3], [1, 3, 224], [1, 3, 112, 224], [1, 3, 224, 112], [1, 1, 224, 224]])
-def test_an_input_other_than_nchw_224_is_refused(zoo_model, small_model, tmp_path, dims):
+def test_an_input_other_than_nchw_224_is_refused(zoo_model, small_shapes, tmp_path, dims):
     def reshape(graph):
         (value,) = [v for v in graph.input if v.name == "data_0"]
         value.CopyFrom(onnx.helper.make_tensor_value_info("data_0", onnx.TensorProto.FLOAT, dims))
@@ -320,4 +332,4 @@ def test_an_input_other_than_nchw_224_is_refused(zoo_model, small_model, tmp_pat
     path = save(mutated(zoo_model, reshape), tmp_path / "changed.onnx")
     shape = str(tuple(dims)).replace("(", r"\(").replace(")", r"\)")
     with pytest.raises(ValueError, match=rf"input 'data_0' has shape {shape}; expected \(N, 3, 224, 224\) \(NCHW\)"):
-        weights.onnx_weights(small_model, path)
+        weights.onnx_weights(small_shapes, path)

@@ -6,9 +6,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 
-from inception_tf.training import train  # noqa: E402
+from inception_tf.training import finetune, train  # noqa: E402
 from inception_tf.training.config import TrainConfig  # noqa: E402
 from tests.models import zoo_onnx  # noqa: E402
+from tests.models.weights_files import Conv2DCount  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,32 @@ def test_freeze_epochs_without_weights_is_named():
         TrainConfig(freeze_epochs=2).validate()
     with pytest.raises(ValueError, match="slidenet has no pretrained weights"):
         TrainConfig(model="slidenet", weights="imagenet").validate()
+
+
+@pytest.mark.slow
+def test_the_pretrained_start_is_one_model_with_every_array_but_the_classifier(zoo, monkeypatch, recwarn):
+    caffe, path = zoo
+    counter = Conv2DCount(monkeypatch)
+    config = TrainConfig(weights=path, aux_logits=True, image_size=96)
+    model, pretrained_layers = finetune.pretrained_start(config, num_classes=1000)
+    assert counter.count == 3 + 9 * 6 + 2  # one GoogLeNet: the stem, nine modules of six, two auxiliary heads
+    assert pretrained_layers == ["conv1", "conv2_reduce", "conv2"] + [
+        f"inception_{name}" for name in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")]
+    conv = model.get_layer("inception_4e").sublayer("branch_3x3_reduce")
+    np.testing.assert_array_equal(conv.kernel.numpy(), np.transpose(caffe["inception_4e/3x3_reduce_w_0"], (2, 3, 1, 0)))
+    # A 1000-class dataset still gets a new classifier: the file's is not copied.
+    assert model.get_layer("logits").kernel.shape == (1024, 1000)
+    assert not np.allclose(model.get_layer("logits").kernel.numpy(), caffe["loss3/classifier_w_0"].T)
+    assert not np.allclose(model.get_layer("logits").bias.numpy(), caffe["loss3/classifier_b_0"])
+    assert model.get_layer("preprocessing").mode == "caffe"
+    assert sum("aux1 and aux2 keep their random initialisation" in str(w.message) for w in recwarn) == 1
+
+
+def test_a_keras_weights_file_cannot_start_fine_tuning(tmp_path):
+    from inception_tf import GoogLeNet
+
+    path = str(tmp_path / "whole.weights.h5")
+    GoogLeNet(input_shape=(32, 32, 3), classes=3).save_weights(path)
+    with pytest.raises(ValueError, match=r"whole\.weights\.h5 is a Keras weights file \(model\.save_weights\), "
+                                         r"which loads whole: it cannot leave out \['logits'\]"):
+        finetune.pretrained_start(TrainConfig(weights=path, aux_logits=False, image_size=32), num_classes=3)
