@@ -10,11 +10,6 @@ import tensorflow_datasets as tfds
 from inception_tf.training import data
 
 
-@pytest.fixture(scope="session")
-def tfds_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tensorflow_datasets"))
-
-
 def first_batch(dataset):
     images, labels = next(iter(dataset))
     return images.numpy(), labels.numpy()

@@ -8,16 +8,6 @@ onnx = pytest.importorskip("onnx")
 
 from inception_tf.training import train  # noqa: E402
 from inception_tf.training.config import TrainConfig  # noqa: E402
-from tests.models import zoo_onnx  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    """(Caffe-named OIHW weights, path) of an ONNX file in the zoo's layout with random weights."""
-    weights = zoo_onnx.random_weights(seed=4)
-    path = tmp_path_factory.mktemp("zoo") / "googlenet-7.onnx"
-    onnx.save(zoo_onnx.build(weights, "opset7"), str(path))
-    return weights, str(path)
 
 
 class RecordWeights(keras.callbacks.Callback):
@@ -38,8 +28,8 @@ class RecordWeights(keras.callbacks.Callback):
         self.snapshot()
 
 
-def test_finetuning_starts_from_the_file_with_a_new_head_and_freezes_first(zoo, tfds_dir, tmp_path):
-    caffe, path = zoo
+def test_finetuning_starts_from_the_file_with_a_new_head_and_freezes_first(zoo_files, tfds_dir, tmp_path):
+    caffe, path = zoo_files()  # Caffe-named OIHW weights, and the zoo-layout file holding them
     recorder = RecordWeights(["conv1", "inception_4e", "logits"])
     config = TrainConfig(weights=path, freeze_epochs=1, epochs=2, steps_per_epoch=2, batch_size=4,
                          aux_logits=False, output_dir=str(tmp_path), data_dir=tfds_dir, verbose=0, seed=1)
