@@ -168,6 +168,7 @@ def saved_model_cli(*args):
     return subprocess.run([cli, *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # saved_model_cli starts TensorFlow in a process of its own
 def test_saved_model_cli_show_lists_named_signatures(exported):
     result = saved_model_cli("show", "--dir", exported[0], "--all")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -179,6 +180,7 @@ def test_saved_model_cli_show_lists_named_signatures(exported):
     assert "keras_tensor" not in out and "output_0" not in out
 
 
+@pytest.mark.slow  # saved_model_cli starts TensorFlow in a process of its own
 def test_saved_model_cli_run_equals_keras(exported, small_googlenet, pixels, tmp_path):
     np.save(tmp_path / "images.npy", pixels)
     result = saved_model_cli("run", "--dir", exported[0], "--tag_set", "serve", "--signature_def",
@@ -216,6 +218,7 @@ def test_wrong_dtype_rank_or_channels_are_rejected(loaded, value):
         loaded.signatures["serving_default"](images=tf.constant(value))
 
 
+@pytest.mark.slow  # saved_model_cli starts TensorFlow in a process of its own
 def test_saved_model_cli_rejects_wrong_channels(exported, tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((1, 32, 32, 4), np.float32))
     result = saved_model_cli("run", "--dir", exported[0], "--tag_set", "serve", "--signature_def",

@@ -203,6 +203,7 @@ def test_bad_arguments(tfds_dir, kwargs, error, message):
         data.make_dataset(**kwargs)
 
 
+@pytest.mark.slow
 def test_importing_the_data_pipelines_registers_digits():
     import subprocess
     import sys
