@@ -1,5 +1,8 @@
-"""Shared fixtures: a quiet TensorFlow, a fresh dtype policy, seeded randomness."""
+"""Shared fixtures: a quiet TensorFlow, a fresh dtype policy, seeded randomness, the data and files
+several test modules read (each made once per session), and the command line run in process."""
 
+import collections
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,17 +21,73 @@ def _float32_policy():
     keras.config.set_dtype_policy("float32")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tfds_dir(tmp_path_factory):
-    """A tensorflow-datasets data directory for the module's tests (the embedded digits are prepared there)."""
-    return str(tmp_path_factory.mktemp("tfds"))
+    """A tensorflow-datasets data directory with the embedded digits prepared in it, once per session."""
+    from inception_tf.training import data
+
+    directory = str(tmp_path_factory.mktemp("tensorflow_datasets"))
+    data.dataset_info("digits", directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def zoo_files(tmp_path_factory):
+    """`zoo_files(**kwargs)` -> (Caffe-named weights, path) of a zoo-layout ONNX file (tests/models/zoo_onnx.py).
+
+    `kwargs` go to `zoo_onnx.write` (`seed`, `classifier_std`, `layout`, `spatial`, `changes`); each
+    distinct set is written once per session, under the zoo's file name `googlenet-7.onnx`.
+    """
+    from tests.models import zoo_onnx
+
+    written = {}
+
+    def zoo_file(**kwargs):
+        key = repr(sorted(kwargs.items()))
+        if key not in written:
+            path = tmp_path_factory.mktemp("zoo") / "googlenet-7.onnx"
+            written[key] = zoo_onnx.write(path, **kwargs)
+        return written[key]
+
+    return zoo_file
+
+
+@pytest.fixture(scope="session")
+def zoo_file(zoo_files):
+    """Path of the zoo-layout googlenet-7.onnx with `zoo_onnx.random_weights(seed=0)`, written once."""
+    return zoo_files()[1]
+
+
+CliResult = collections.namedtuple("CliResult", "returncode stdout stderr")
+
+
+@pytest.fixture
+def run_cli(capfd, monkeypatch):
+    """`run_cli(*args)` -> CliResult(returncode, stdout, stderr) of `inception_tf.cli.main(args)`, in this process.
+
+    argparse's exits are returned as their code; stdout and stderr are read at the file descriptors,
+    so TensorFlow's own lines are caught with Python's. `train` adds its log handler to the package
+    logger once per process: each call starts without it.
+    """
+    from inception_tf import cli
+
+    def run(*args):
+        capfd.readouterr()
+        with monkeypatch.context() as patch:
+            patch.setattr(logging.getLogger("inception_tf"), "handlers", [])
+            try:
+                code = cli.main([str(arg) for arg in args])
+            except SystemExit as exit_:
+                code = exit_.code
+        out, err = capfd.readouterr()
+        return CliResult(code, out, err)
+
+    return run
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(1409_4842)
-
-
 
 
 def to_nchw(x):

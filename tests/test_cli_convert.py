@@ -1,10 +1,8 @@
-"""`inception-tf convert`: the zoo's ONNX file to a .weights.h5 file, run as a real process; then
-`predict` and `evaluate` with the converted file (in process), checked against onnxruntime on the ONNX file."""
+"""`inception-tf convert`: the zoo's ONNX file to a .weights.h5 file; then `predict` and `evaluate` with the
+converted file, checked against onnxruntime on the ONNX file (the command line run in process)."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,27 +13,20 @@ from inception_tf import GoogLeNet  # noqa: E402
 from tests.models import zoo_onnx  # noqa: E402
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "inception_tf.cli", *args],
-                          capture_output=True, text=True, timeout=600)
-
-
-def test_convert_writes_a_loadable_weights_file(tmp_path):
-    source = tmp_path / "googlenet-7.onnx"
-    onnx.save(zoo_onnx.build(zoo_onnx.random_weights(seed=3)), str(source))
+def test_convert_writes_a_loadable_weights_file(zoo_file, tmp_path, run_cli):
     output = tmp_path / "googlenet_imagenet.weights.h5"
-    result = run_cli("convert", str(source), "--output", str(output))
+    result = run_cli("convert", zoo_file, "--output", str(output))
     assert result.returncode == 0, result.stderr
     assert str(output) in result.stdout and "bytes" in result.stdout
     rgb = np.random.default_rng(0).uniform(0, 255, (1, 40, 40, 3)).astype(np.float32)
     converted = GoogLeNet(input_shape=(40, 40, 3), weights=str(output))
     assert converted.get_layer("preprocessing").mode == "caffe"
-    np.testing.assert_array_equal(converted(rgb), GoogLeNet(input_shape=(40, 40, 3), weights=str(source))(rgb))
-    again = run_cli("convert", str(source), "--output", str(output))
+    np.testing.assert_array_equal(converted(rgb), GoogLeNet(input_shape=(40, 40, 3), weights=zoo_file)(rgb))
+    again = run_cli("convert", zoo_file, "--output", str(output))
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
-def test_convert_names_a_bad_file(tmp_path):
+def test_convert_names_a_bad_file(tmp_path, run_cli):
     missing = run_cli("convert", str(tmp_path / "nothing.onnx"), "--output", str(tmp_path / "x.weights.h5"))
     assert missing.returncode == 2 and "nothing.onnx" in missing.stderr and "does not exist" in missing.stderr
 
@@ -45,15 +36,13 @@ SIDE, CROP = 256, 224  # square images: the centre crop is [16:240, 16:240], no 
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory):
+def converted(zoo_files, tmp_path_factory):
     """(zoo-layout .onnx path, the .weights.h5 `inception-tf convert` wrote from it)."""
     from inception_tf.cli import main
 
-    folder = tmp_path_factory.mktemp("converted")
-    source = str(folder / "googlenet-7.onnx")
     # A wider classifier than the zoo's spreads the scores, so ranks do not hang on rounding.
-    onnx.save(zoo_onnx.build(zoo_onnx.random_weights(seed=8, classifier_std=0.05)), source)
-    output = str(folder / "googlenet_imagenet.weights.h5")
+    _, source = zoo_files(seed=8, classifier_std=0.05)
+    output = str(tmp_path_factory.mktemp("converted") / "googlenet_imagenet.weights.h5")
     assert main(["convert", source, "--output", output]) == 0
     return source, output
 

@@ -9,7 +9,6 @@ an OSError raised where the library opens or renames a file.
 import dataclasses
 import errno
 import json
-import logging
 import os
 import re
 
@@ -33,12 +32,6 @@ def tiny_keras(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("models") / "tiny.keras")
     keras.Model(inputs, outputs).save(path)
     return path
-
-
-@pytest.fixture
-def quiet_logger(monkeypatch):
-    """`train` adds a handler to the package logger once per process: each test starts without it."""
-    monkeypatch.setattr(logging.getLogger("inception_tf"), "handlers", [])
 
 
 def _raise(error):
@@ -172,14 +165,6 @@ def _command_line(template, tmp_path, tiny_keras, tfds_dir):
     return [part.format(tmp=tmp_path, keras=tiny_keras, tfds=tfds_dir) for part in template]
 
 
-def _run(argv, capfd):
-    try:
-        code = cli.main(argv)
-    except SystemExit as exit_:  # argparse's errors
-        code = exit_.code
-    return code, capfd.readouterr().err
-
-
 def _error_line(err, alone=True):
     """stderr's last line, after checking it is its only `inception-tf` line and no traceback came.
 
@@ -196,12 +181,12 @@ def _error_line(err, alone=True):
 @pytest.mark.parametrize("template,condition,code,message", [case[1:] for case in CASES],
                          ids=[case[0] for case in CASES])
 def test_every_user_error_ends_in_one_line(template, condition, code, message, tmp_path, tiny_keras, tfds_dir,
-                                           monkeypatch, capfd, quiet_logger):
+                                           monkeypatch, run_cli):
     _corrupt_files(tmp_path)
     if condition is not None:
         condition(tmp_path, monkeypatch)
     argv = _command_line(template, tmp_path, tiny_keras, tfds_dir)
-    got, err = _run(argv, capfd)
+    got, _, err = run_cli(*argv)
     line = _error_line(err, alone=argv[0] != "train")
     assert got == code, err
     prefix = f"inception-tf {argv[0]}: " + ("error: " if code != 130 else "")
@@ -210,8 +195,8 @@ def test_every_user_error_ends_in_one_line(template, condition, code, message, t
 
 
 @pytest.mark.parametrize("argv,message", [case[1:] for case in FLAG_CASES], ids=[case[0] for case in FLAG_CASES])
-def test_bad_flag_values_end_in_argparses_one_line(argv, message, capfd):
-    got, err = _run(argv, capfd)
+def test_bad_flag_values_end_in_argparses_one_line(argv, message, run_cli):
+    got, _, err = run_cli(*argv)
     assert got == 2
     line = _error_line(err, alone=False)
     assert line.startswith(f"inception-tf {argv[0]}: error: ") and re.search(message, line), line
@@ -229,8 +214,7 @@ def test_debug_lets_the_traceback_through(tmp_path, capfd):
 
 
 @pytest.mark.slow
-def test_ctrl_c_in_training_says_how_to_resume_and_the_same_command_does(tmp_path, tfds_dir, monkeypatch, capfd,
-                                                                        quiet_logger):
+def test_ctrl_c_in_training_says_how_to_resume_and_the_same_command_does(tmp_path, tfds_dir, monkeypatch, run_cli):
     class CtrlCAfterFirstEpoch(keras.callbacks.TensorBoard):  # the run's last own callback: every file is written
         def on_epoch_end(self, epoch, logs=None):
             super().on_epoch_end(epoch, logs)
@@ -240,14 +224,14 @@ def test_ctrl_c_in_training_says_how_to_resume_and_the_same_command_does(tmp_pat
             "--output-dir", str(tmp_path / "my runs"), "--data-dir", tfds_dir, "--export-dir", ""]
     with monkeypatch.context() as patch:
         patch.setattr(keras.callbacks, "TensorBoard", CtrlCAfterFirstEpoch)
-        code, err = _run(argv, capfd)
+        code, _, err = run_cli(*argv)
     run_dir = tmp_path / "my runs" / "googlenet_digits"
     command = "inception-tf train " + " ".join(f"'{part}'" if " " in part or not part else part for part in argv[1:])
     assert code == 130, err
     assert _error_line(err, alone=False) == (
         f"inception-tf train: interrupted; {run_dir} keeps 1 of 2 epochs: `{command}` resumes from epoch 2")
 
-    code, err = _run(argv, capfd)
+    code, _, err = run_cli(*argv)
     assert code == 0, err
     assert "Resuming from epoch 2 of 2 (1 completed" in err
     assert json.loads((run_dir / "metrics.json").read_text())["resumed_from_epoch"] == 1

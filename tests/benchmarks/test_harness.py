@@ -21,6 +21,7 @@ def table_rows(text, header):
     return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| network")]
 
 
+@pytest.mark.slow  # the shared report is a whole (small) benchmark run: minutes on 2 cores
 def test_report_is_written_with_every_candidate_and_workload(small_report):
     output, text = small_report
     assert output.read_text() == text
@@ -33,6 +34,7 @@ def test_report_is_written_with_every_candidate_and_workload(small_report):
     assert rates and all(float(rate) > 0 for rate in rates)
 
 
+@pytest.mark.slow  # the shared report is a whole (small) benchmark run: minutes on 2 cores
 def test_report_states_ratios_lrn_share_profile_and_pipelines(small_report):
     _, text = small_report
     assert "| ours / plain Keras | float32 | train_32 |" in text
@@ -47,6 +49,7 @@ def test_report_states_ratios_lrn_share_profile_and_pipelines(small_report):
     assert lrn < 1e-6
 
 
+@pytest.mark.slow  # profiles GoogLeNet's training steps
 def test_profile_counts_our_xla_compiled_kernels(rng):
     from inception_tf import GoogLeNet
 

@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from inception_tf import GoogLeNet, MaxPooling2D
 from inception_tf.models.padding import ConstantPadding2D
+from tests.layer_harness import DTYPE_TOLERANCES, run_layer_test
 
 
 def caffe_conv(x, kernel, bias, stride, pad):
@@ -101,12 +102,21 @@ def test_lowest_padding_value_per_dtype():
         assert float(np.asarray(keras.ops.cast(padded, "float32"))[0, 1, 0, 0]) == lowest, dtype
 
 
-def test_padding_layer_config_and_shapes():
+@pytest.mark.parametrize("kwargs,policies", [
+    ({"padding": ((1, 2), (0, 3)), "value": -1.5}, DTYPE_TOLERANCES),
+    # "lowest" pads with each dtype's own lowest value (test_lowest_padding_value_per_dtype), not float32's.
+    ({}, {}),
+], ids=["value", "lowest"])
+def test_padding_layer_contract(kwargs, policies, tmp_path):
+    output_shape = (2, 7, 8, 3) if kwargs else (2, 5, 6, 3)
+    run_layer_test(ConstantPadding2D, kwargs, (2, 4, 5, 3), tmp_path, expected_output_shape=output_shape,
+                   policies=policies)
+
+
+def test_padding_layer_shapes_and_values():
     layer = ConstantPadding2D(((1, 2), (0, 3)), value=-1.5, data_format="channels_first", name="p")
-    clone = ConstantPadding2D.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    assert clone.compute_output_shape((None, 4, 5, None)) == (None, 4, 8, None)
-    out = np.asarray(clone(np.zeros((1, 2, 1, 1), np.float32)))
+    assert layer.compute_output_shape((None, 4, 5, None)) == (None, 4, 8, None)
+    out = np.asarray(layer(np.zeros((1, 2, 1, 1), np.float32)))
     assert out.shape == (1, 2, 4, 4) and out[0, 0, 0, 0] == -1.5 and out[0, 0, 1, 0] == 0.0
     with pytest.raises(ValueError, match="value must be a number or 'lowest'"):
         ConstantPadding2D(value="min")

@@ -8,6 +8,7 @@ import tensorflow as tf
 from inception_tf import InceptionModule
 from inception_tf.models import slide
 from tests.conftest import to_nchw, to_nhwc
+from tests.layer_harness import run_layer_test
 
 FILTERS = (8, 6, 10, 4, 6, 5)  # 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj
 OUT_CHANNELS = 8 + 10 + 6 + 5
@@ -76,43 +77,16 @@ def test_gradients_reach_all_twelve_weights(rng):
         assert float(tf.reduce_max(tf.abs(grad))) > 0, variable.path
 
 
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_config_round_trip(rng, data_format):
-    layer, _ = built_module(3, relu="corrected", data_format=data_format)
-    clone = InceptionModule.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    clone.build((None, 5, 5, 3) if data_format == "channels_last" else (None, 3, 5, 5))
-    clone.set_weights(layer.get_weights())
-    x = rng.standard_normal((2, 5, 5, 3) if data_format == "channels_last" else (2, 3, 5, 5))
-    np.testing.assert_array_equal(clone(x.astype("float32")), layer(x.astype("float32")))
-
-
-def test_config_keeps_every_constructor_argument():
-    layer = InceptionModule(
-        *FILTERS, relu="corrected", data_format="channels_first", use_bias=False,
-        kernel_initializer="he_normal", bias_initializer="slide",
-        kernel_regularizer=keras.regularizers.L2(1e-4), bias_regularizer="l1", name="m",
-    )
-    clone = InceptionModule.from_config(layer.get_config())
-    for attr in ("filters_1x1", "filters_3x3_reduce", "filters_3x3", "filters_5x5_reduce",
-                 "filters_5x5", "filters_pool_proj", "relu", "data_format", "use_bias", "name"):
-        assert getattr(clone, attr) == getattr(layer, attr), attr
-    assert clone.bias_initializer == "slide"
-    assert isinstance(clone.kernel_regularizer, keras.regularizers.L2)
-    assert clone.kernel_regularizer.l2 == pytest.approx(1e-4)
-
-
-def test_keras_file_round_trip(tmp_path, rng):
-    inputs = keras.Input((12, 12, 3))
-    x = InceptionModule(*FILTERS, relu="corrected", name="inception_a")(inputs)
-    x = InceptionModule(4, 4, 4, 4, 4, 4, name="inception_b")(x)
-    model = keras.Model(inputs, x)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    data = rng.standard_normal((3, 12, 12, 3)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
-    assert isinstance(loaded.get_layer("inception_a"), InceptionModule)
+@pytest.mark.parametrize("kwargs", [
+    {"relu": "as_written", "bias_initializer": "slide"},
+    {"relu": "corrected", "use_bias": False, "kernel_initializer": "he_normal", "implementation": "standard",
+     "kernel_regularizer": keras.regularizers.L2(1e-4), "bias_regularizer": "l1"},
+], ids=["as_written", "corrected"])
+def test_layer_contract(kwargs, tmp_path):
+    filters = dict(zip(("filters_1x1", "filters_3x3_reduce", "filters_3x3", "filters_5x5_reduce", "filters_5x5",
+                        "filters_pool_proj"), FILTERS))
+    run_layer_test(InceptionModule, {**filters, **kwargs}, (2, 7, 7, 3), tmp_path,
+                   expected_output_shape=(2, 7, 7, OUT_CHANNELS))
 
 
 def test_slide_initializer_draws_the_source_distribution():
@@ -146,23 +120,6 @@ def test_works_in_sequential_functional_and_subclassed_models(rng):
     assert subclassed(x).shape == (2, OUT_CHANNELS)
     subclassed.compile(optimizer="sgd", loss="mse")
     subclassed.fit(x, np.zeros((2, OUT_CHANNELS)), epochs=1, verbose=0)
-
-
-@pytest.mark.parametrize(
-    "policy,compute_dtype,atol",
-    [("float32", "float32", 0), ("mixed_float16", "float16", 2e-2), ("mixed_bfloat16", "bfloat16", 1e-1)],
-)
-def test_follows_dtype_policy(rng, policy, compute_dtype, atol):
-    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
-    reference, weights = built_module(3)
-    keras.config.set_dtype_policy(policy)
-    layer = InceptionModule(*FILTERS)
-    layer.build((None, 8, 8, 3))
-    layer.load_slide_weights(weights)
-    out = layer(x)
-    assert keras.backend.standardize_dtype(out.dtype) == compute_dtype
-    assert all(v.dtype == "float32" for v in layer.weights)  # variables stay float32
-    np.testing.assert_allclose(np.asarray(out, np.float32), reference(x), atol=atol, rtol=atol)
 
 
 def test_compute_output_shape():

@@ -6,6 +6,8 @@ import pytest
 import tensorflow as tf
 
 from inception_tf import GoogLeNet
+from inception_tf.models.layout import MinimumSizeCheck
+from tests.layer_harness import run_layer_test
 
 
 @pytest.fixture(scope="module")
@@ -34,3 +36,7 @@ def test_images_of_32x32_and_more_run_and_the_check_saves(any_size_model, tmp_pa
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "any.keras").predict(images, verbose=0), out,
                                atol=1e-6)
     assert "size_check" not in [layer.name for layer in GoogLeNet(input_shape=(64, 64, 3)).layers]
+
+
+def test_size_check_layer_contract(tmp_path):
+    run_layer_test(MinimumSizeCheck, {"min_size": 4}, (2, 4, 6, 3), tmp_path, expected_output_shape=(2, 4, 6, 3))

@@ -8,6 +8,7 @@ import tensorflow as tf
 from inception_tf import LocalResponseNormalization
 from inception_tf.models import kernels
 from tests.conftest import compiled_nodes, to_nchw, to_nhwc
+from tests.layer_harness import run_layer_test
 
 
 def numpy_lrn_caffe(x, local_size=5, alpha=1e-4, beta=0.75, k=1.0):
@@ -277,15 +278,12 @@ def test_lrn_under_mixed_bfloat16_normalises_in_float32_without_amx(rng, cpu_kin
         np.testing.assert_allclose(np.asarray(result, np.float32), reference, rtol=2 ** -8, atol=0)
 
 
-def test_lrn_round_trip(tmp_path, rng):
-    inputs = keras.Input((6, 6, 8))
-    model = keras.Model(inputs, LocalResponseNormalization(depth_radius=1, alpha=1e-2, name="lrn")(inputs))
-    model.save(tmp_path / "lrn.keras")
-    loaded = keras.models.load_model(tmp_path / "lrn.keras")
-    x = (rng.standard_normal((2, 6, 6, 8)) * 10).astype(np.float32)
-    np.testing.assert_array_equal(loaded(x), model(x))
-    assert loaded.get_layer("lrn").get_config()["alpha"] == pytest.approx(1e-2)
-    assert loaded.get_layer("lrn").implementation == "auto"
+@pytest.mark.parametrize("kwargs", [{"depth_radius": 1, "bias": 2.0, "alpha": 1e-2, "beta": 0.5},
+                                    {"implementation": "standard"}, {"implementation": "xla"}],
+                         ids=["parameters", "standard", "xla"])
+def test_lrn_layer_contract(kwargs, tmp_path):
+    run_layer_test(LocalResponseNormalization, kwargs, (2, 6, 6, 8), tmp_path, expected_output_shape=(2, 6, 6, 8),
+                   input_range=(-10.0, 10.0))
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,6 @@
 """Diagrams of the module and of GoogLeNet."""
 
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -37,9 +35,8 @@ def test_unknown_diagram():
 
 
 @needs_graphviz
-def test_cli_plot(tmp_path):
+def test_cli_plot(tmp_path, run_cli):
     output = tmp_path / "googlenet.png"
-    result = subprocess.run([sys.executable, "-m", "inception_tf.cli", "plot", "--model", "googlenet",
-                             "--output", str(output)], capture_output=True, text=True, timeout=300)
+    result = run_cli("plot", "--model", "googlenet", "--output", output)
     assert result.returncode == 0, result.stderr[-2000:]
     assert output.read_bytes().startswith(PNG_SIGNATURE)

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from inception_tf import GoogLeNet, InceptionModule, MaxPooling2D
 from tests.conftest import compiled_nodes, to_nchw, to_nhwc
+from tests.layer_harness import run_layer_test
 
 # (input shape, pool size, strides, padding): GoogLeNet's two kinds, odd sizes, windows that
 # overhang the input, non-square windows and strides, a stride equal to the window.
@@ -157,20 +158,12 @@ def test_bfloat16_gradient_equals_maxpoolgrad(rng):
     np.testing.assert_array_equal(tf.cast(grad, tf.float32), tf.cast(expected_grad, tf.float32))
 
 
-def test_config_and_keras_file_round_trip(tmp_path, rng):
-    layer = MaxPooling2D((2, 3), strides=(1, 2), padding="same", data_format="channels_first",
-                         implementation="xla", name="pool")
-    clone = MaxPooling2D.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    assert clone.implementation == "xla"
-    inputs = keras.Input((4, 9, 9))
-    model = keras.Model(inputs, MaxPooling2D(3, 2, padding="same")(inputs))
-    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
-    path = tmp_path / "pool.keras"
-    model.save(path)
-    restored = keras.models.load_model(path)
-    assert type(restored.layers[1]) is MaxPooling2D
-    np.testing.assert_array_equal(restored(x), model(x))
+@pytest.mark.parametrize("kwargs,output_shape", [
+    ({"pool_size": (2, 3), "strides": (1, 2), "padding": "same", "implementation": "xla"}, (2, 9, 5, 4)),
+    ({"pool_size": 3, "strides": 2, "implementation": "standard"}, (2, 4, 4, 4)),
+], ids=["same_xla", "valid_standard"])
+def test_layer_contract(kwargs, output_shape, tmp_path):
+    run_layer_test(MaxPooling2D, kwargs, (2, 9, 9, 4), tmp_path, expected_output_shape=output_shape)
 
 
 def test_googlenet_and_inception_module_pool_with_it():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from inception_tf.models.preprocessing import ImagePreprocessing, has_preprocessing
+from tests.layer_harness import run_layer_test
 
 # Caffe's bvlc_googlenet train_val.prototxt: mean_value 104 (B), 117 (G), 123 (R), BGR input, no scaling.
 CAFFE_MEAN_B, CAFFE_MEAN_G, CAFFE_MEAN_R = 104.0, 117.0, 123.0
@@ -64,15 +65,17 @@ def test_refusals_name_the_argument():
     ImagePreprocessing("tf")(np.zeros((1, 2, 2, 4), np.float32))  # any channel count in tf mode
 
 
-def test_config_round_trip_and_detection():
-    layer = ImagePreprocessing("caffe", data_format="channels_first", name="pre")
-    clone = ImagePreprocessing.from_config(layer.get_config())
-    assert (clone.mode, clone.data_format, clone.name) == ("caffe", "channels_first", "pre")
+@pytest.mark.parametrize("mode", ["tf", "caffe"])
+def test_layer_contract(mode, tmp_path):
+    # Pixels up to 255 are rounded to the compute dtype before the mean is subtracted: half a spacing at 255
+    # (float16 0.0625, bfloat16 0.5) for the input and as much for the output, whatever the output's size.
+    run_layer_test(ImagePreprocessing, {"mode": mode}, (2, 4, 5, 3), tmp_path, input_range=(0.0, 255.0),
+                   policies={"mixed_float16": 0.125, "mixed_bfloat16": 1.0})
+
+
+def test_detection():
     inputs = keras.Input((4, 4, 3))
     with_layer = keras.Model(inputs, ImagePreprocessing()(inputs))
     assert has_preprocessing(with_layer)
     assert not has_preprocessing(keras.Model(inputs, keras.layers.Identity()(inputs)))
     assert keras.saving.get_registered_name(ImagePreprocessing) == "inception_tf>ImagePreprocessing"
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert isinstance(restored, ImagePreprocessing) and restored.mode == "caffe"
-    assert tuple(layer.compute_output_shape((None, 3, 5, 7))) == (None, 3, 5, 7)

@@ -22,20 +22,13 @@ from tests.models import zoo_onnx  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def zoo_weights():
-    return zoo_onnx.random_weights(seed=0)
+def zoo_weights(zoo_files):
+    return zoo_files()[0]  # the weights of the shared `zoo_file`
 
 
 @pytest.fixture(scope="module")
-def zoo_model(zoo_weights):
-    return zoo_onnx.build(zoo_weights, "opset7")
-
-
-@pytest.fixture(scope="module")
-def zoo_file(zoo_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("zoo") / "googlenet-7.onnx"
-    onnx.save(zoo_model, str(path))
-    return str(path)
+def zoo_model(zoo_file):
+    return onnx.load(zoo_file)
 
 
 @pytest.fixture(scope="module")

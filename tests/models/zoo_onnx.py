@@ -134,6 +134,17 @@ def build(weights, layout="opset7", spatial=224, changes=None):
     return model
 
 
+def write(path, seed=0, classifier_std=2e-3, **build_kwargs):
+    """Writes `build(random_weights(seed, classifier_std), **build_kwargs)` to `path`.
+
+    Returns:
+        (weights, path as str): the Caffe-named arrays the file holds, and where it is.
+    """
+    weights = random_weights(seed=seed, classifier_std=classifier_std)
+    onnx.save(build(weights, **build_kwargs), str(path))
+    return weights, str(path)
+
+
 def caffe_input(rgb):
     """RGB pixels (B, H, W, 3) in [0, 255] -> the zoo's input: BGR minus (104, 117, 123), NCHW."""
     bgr = rgb[..., ::-1].astype(np.float32) - np.array([104, 117, 123], np.float32)

@@ -168,6 +168,7 @@ def saved_model_cli(*args):
     return subprocess.run([cli, *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # saved_model_cli starts TensorFlow in a process of its own
 def test_saved_model_cli_show_lists_named_signatures(exported):
     result = saved_model_cli("show", "--dir", exported[0], "--all")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -179,6 +180,7 @@ def test_saved_model_cli_show_lists_named_signatures(exported):
     assert "keras_tensor" not in out and "output_0" not in out
 
 
+@pytest.mark.slow  # saved_model_cli starts TensorFlow in a process of its own
 def test_saved_model_cli_run_equals_keras(exported, small_googlenet, pixels, tmp_path):
     np.save(tmp_path / "images.npy", pixels)
     result = saved_model_cli("run", "--dir", exported[0], "--tag_set", "serve", "--signature_def",
@@ -216,6 +218,7 @@ def test_wrong_dtype_rank_or_channels_are_rejected(loaded, value):
         loaded.signatures["serving_default"](images=tf.constant(value))
 
 
+@pytest.mark.slow  # saved_model_cli starts TensorFlow in a process of its own
 def test_saved_model_cli_rejects_wrong_channels(exported, tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((1, 32, 32, 4), np.float32))
     result = saved_model_cli("run", "--dir", exported[0], "--tag_set", "serve", "--signature_def",
@@ -241,23 +244,18 @@ def test_bad_export_arguments(small_googlenet, tmp_path, kwargs, error, message)
 # --- CLI: export and predict --------------------------------------------------------
 
 
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "inception_tf.cli", *args], capture_output=True, text=True,
-                          timeout=600)
-
-
-def test_cli_export_from_a_run_directory_and_predict(small_googlenet, tmp_path, pixels):
+def test_cli_export_from_a_run_directory_and_predict(small_googlenet, tmp_path, pixels, run_cli):
     run_dir = tmp_path / "runs" / "digits_lr0.01"
     run_dir.mkdir(parents=True)
     inception_tf.inference_model(small_googlenet).save(run_dir / "model.keras")
     (run_dir / "metrics.json").write_text(json.dumps({"class_names": list("abcdefghij")}))
-    result = cli("export", str(run_dir), "--output-dir", str(tmp_path / "saved"))
+    result = run_cli("export", str(run_dir), "--output-dir", str(tmp_path / "saved"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == str(tmp_path / "saved" / "digits_lr0.01" / "1")
 
     image = tmp_path / "image.png"
     image.write_bytes(tf.io.encode_png(pixels[0].astype(np.uint8)).numpy())
-    result = cli("predict", "--model", str(tmp_path / "saved" / "digits_lr0.01"), str(image))
+    result = run_cli("predict", "--model", str(tmp_path / "saved" / "digits_lr0.01"), str(image))
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     expected = keras_probabilities(small_googlenet, pixels[:1])[0]
@@ -266,7 +264,7 @@ def test_cli_export_from_a_run_directory_and_predict(small_googlenet, tmp_path, 
     assert lines[1].split() == ["1.", "abcdefghij"[best], f"{expected[best]:.4f}"]
 
 
-def test_cli_predict_bad_inputs(exported, tmp_path):
+def test_cli_predict_bad_inputs(exported, tmp_path, run_cli):
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     base = os.path.dirname(exported[0])
@@ -274,12 +272,12 @@ def test_cli_predict_bad_inputs(exported, tmp_path):
         ((str(text),), f"'{text}' is not a JPEG, PNG, GIF or BMP image."),
         ((str(tmp_path / "missing.png"),), "does not exist"),
     ]:
-        result = cli("predict", "--model", base, *args)
+        result = run_cli("predict", "--model", base, *args)
         assert result.returncode == 2
         assert message in result.stderr.strip().splitlines()[-1]
     image = tmp_path / "grey.png"
     image.write_bytes(tf.io.encode_png(np.full((8, 8, 3), 128, np.uint8)).numpy())
-    result = cli("predict", "--model", str(tmp_path / "nothing"), str(image))
+    result = run_cli("predict", "--model", str(tmp_path / "nothing"), str(image))
     assert result.returncode == 2
     assert "No SavedModel version under" in result.stderr.strip().splitlines()[-1]
 

@@ -1,8 +1,5 @@
 """`predict` with a Keras model: the pretrained GoogLeNet (weights file) on any photo, against onnxruntime."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,13 +12,6 @@ from inception_tf.evaluation.crops import make_crops  # noqa: E402
 from inception_tf.imagenet import imagenet_classes  # noqa: E402
 from inception_tf.serving import predict  # noqa: E402
 from tests.models import zoo_onnx  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def zoo_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("zoo") / "googlenet-7.onnx"
-    onnx.save(zoo_onnx.build(zoo_onnx.random_weights(seed=2), "opset7"), str(path))
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +55,9 @@ def test_top_k_above_the_classes_is_refused(photos):
         predict.predict_keras(model, photos[0], top_k=5)
 
 
-def test_cli_predicts_with_the_pretrained_weights_file(zoo_file, photos):
+def test_cli_predicts_with_the_pretrained_weights_file(zoo_file, photos, run_cli):
     paths, pixels = photos
-    result = subprocess.run([sys.executable, "-m", "inception_tf.cli", "predict", "--model", zoo_file,
-                             "--top-k", "3", paths[0]], capture_output=True, text=True, timeout=600)
+    result = run_cli("predict", "--model", zoo_file, "--top-k", "3", paths[0])
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     (expected, probs), = onnxruntime_top(zoo_file, pixels[:1], 3)

@@ -26,6 +26,7 @@ Bounds, and why:
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -37,9 +38,8 @@ litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 import tensorflow as tf  # noqa: E402
 
-from inception_tf import GoogLeNet, cli, inference_model  # noqa: E402
+from inception_tf import GoogLeNet, inference_model  # noqa: E402
 from inception_tf.serving import export, formats  # noqa: E402
-from tests.models import zoo_onnx  # noqa: E402
 
 SIZE = 32
 CLASSES = 10
@@ -237,9 +237,10 @@ def test_int8_litert_records_quantization_in_its_sidecar(int8_litert):
         "method": "minmax"}}
 
 
-def test_float32_litert_over_an_int8_one_leaves_no_quantization_record(model, calibration, tmp_path):
+def test_float32_litert_over_an_int8_one_leaves_no_quantization_record(model, int8_litert, tmp_path):
     path = str(tmp_path / "tiny.tflite")
-    formats.export_litert(model, path, quantize="int8", calibration=calibration)
+    shutil.copy(int8_litert, path)  # an int8 export and its record where the float32 one goes
+    shutil.copy(formats.quantization_path(int8_litert), formats.quantization_path(path))
     assert os.path.exists(formats.quantization_path(path))
     formats.export_litert(model, path, overwrite=True)
     assert not os.path.exists(formats.quantization_path(path))
@@ -344,13 +345,9 @@ def test_bad_quantization_is_refused_before_anything_is_written(small_googlenet,
 # --- The command line ------------------------------------------------------------------------
 
 
-def _cli(args, capsys):
-    try:
-        code = cli.main(args)
-    except SystemExit as exit:  # argparse's own refusals
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err.strip().splitlines()
+def _cli(args, run_cli):
+    code, out, err = run_cli(*args)
+    return code, out, err.strip().splitlines()
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -373,8 +370,8 @@ def _cli(args, capsys):
     (["--precision", "float16"],
      "inception-tf export: error: argument --precision: invalid choice: 'float16' (choose from "),
 ])
-def test_cli_refuses_flags_that_do_not_go_together(tmp_path, capsys, flags, message):
-    code, out, err = _cli(["export", str(tmp_path / "m.keras"), "--output-dir", str(tmp_path / "out"), *flags], capsys)
+def test_cli_refuses_flags_that_do_not_go_together(tmp_path, run_cli, flags, message):
+    code, out, err = _cli(["export", str(tmp_path / "m.keras"), "--output-dir", str(tmp_path / "out"), *flags], run_cli)
     assert code == 2 and out == ""
     assert err[-1] == message or message.endswith("(choose from ") and err[-1].startswith(message)
     assert not any(line.startswith("Traceback") for line in err)
@@ -394,17 +391,17 @@ def small_keras_file(tmp_path_factory):
                                    "(dataset='folder:/nonexistent/images')."),
     ("no_such_dataset_anywhere", "inception-tf export: error: Unknown dataset 'no_such_dataset_anywhere'"),
 ])
-def test_cli_refuses_a_calibration_dataset_it_cannot_read(small_keras_file, tmp_path, capsys, dataset, message):
+def test_cli_refuses_a_calibration_dataset_it_cannot_read(small_keras_file, tmp_path, run_cli, dataset, message):
     code, out, err = _cli(["export", small_keras_file, "--format", "onnx", "--output-dir", str(tmp_path),
-                           "--quantize", "int8", "--calibration", dataset], capsys)
+                           "--quantize", "int8", "--calibration", dataset], run_cli)
     assert code == 2 and err[-1].startswith(message)
     assert os.listdir(tmp_path) == []
 
 
-def test_cli_refuses_a_calibration_split_the_dataset_lacks(small_keras_file, tmp_path, capsys):
+def test_cli_refuses_a_calibration_split_the_dataset_lacks(small_keras_file, tmp_path, run_cli):
     code, out, err = _cli(["export", small_keras_file, "--format", "litert", "--output-dir", str(tmp_path),
                            "--quantize", "int8", "--calibration", "digits", "--calibration-split", "validation"],
-                          capsys)
+                          run_cli)
     assert code == 2 and err[-1].startswith("inception-tf export: error: Dataset 'digits' has no split 'validation'")
     assert os.listdir(tmp_path) == []
 
@@ -422,9 +419,9 @@ def run_dir(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("format", ["onnx", "litert"])
-def test_cli_int8_export_of_a_run_calibrated_on_digits(run_dir, tmp_path, capsys, format):
+def test_cli_int8_export_of_a_run_calibrated_on_digits(run_dir, tmp_path, run_cli, format):
     code, out, err = _cli(["export", run_dir, "--format", format, "--output-dir", str(tmp_path), "--quantize", "int8",
-                           "--calibration", "digits", "--calibration-images", "24"], capsys)
+                           "--calibration", "digits", "--calibration-images", "24"], run_cli)
     assert code == 0, err
     path = out.strip()
     assert path == str(tmp_path / f"digits_run{formats.FORMATS[format]}")
@@ -444,10 +441,10 @@ def test_cli_int8_export_of_a_run_calibrated_on_digits(run_dir, tmp_path, capsys
 
 @pytest.mark.slow
 @pytest.mark.parametrize("has_bfloat16", [False, True])
-def test_cli_bfloat16_export_of_a_run_notes_a_cpu_without_bfloat16(run_dir, tmp_path, capsys, monkeypatch,
+def test_cli_bfloat16_export_of_a_run_notes_a_cpu_without_bfloat16(run_dir, tmp_path, run_cli, monkeypatch,
                                                                    has_bfloat16):
     monkeypatch.setattr(export, "cpu_has_bfloat16", lambda: has_bfloat16)
-    code, out, err = _cli(["export", run_dir, "--precision", "bfloat16", "--output-dir", str(tmp_path)], capsys)
+    code, out, err = _cli(["export", run_dir, "--precision", "bfloat16", "--output-dir", str(tmp_path)], run_cli)
     assert code == 0, err
     assert out.strip() == str(tmp_path / "digits_run" / "1")
     notes = [line for line in err if line.startswith("inception-tf export: note:")]
@@ -458,21 +455,20 @@ def test_cli_bfloat16_export_of_a_run_notes_a_cpu_without_bfloat16(run_dir, tmp_
 
 
 @pytest.fixture(scope="module")
-def zoo_keras_file(tmp_path_factory):
+def zoo_keras_file(zoo_file, tmp_path_factory):
     """A .keras file of GoogLeNet(input_shape=(64, 64, 3), weights=<a googlenet-7-layout file>): 1000 classes."""
-    directory = tmp_path_factory.mktemp("zoo")
-    onnx.save(zoo_onnx.build(zoo_onnx.random_weights(seed=0)), str(directory / "googlenet-7.onnx"))
-    GoogLeNet(input_shape=(64, 64, 3), weights=str(directory / "googlenet-7.onnx")).save(directory / "zoo.keras")
-    return str(directory / "zoo.keras")
+    path = str(tmp_path_factory.mktemp("zoo") / "zoo.keras")
+    GoogLeNet(input_shape=(64, 64, 3), weights=zoo_file).save(path)
+    return path
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("flags", [["--format", "onnx", "--quantize", "int8"], ["--format", "litert", "--quantize", "int8"],
                                    ["--precision", "bfloat16"]])
-def test_cli_exports_a_zoo_layout_googlenet(zoo_keras_file, tmp_path, capsys, flags):
+def test_cli_exports_a_zoo_layout_googlenet(zoo_keras_file, tmp_path, run_cli, flags):
     if "--quantize" in flags:
         flags = [*flags, "--calibration", "digits", "--calibration-images", "16"]
-    code, out, err = _cli(["export", zoo_keras_file, "--output-dir", str(tmp_path), *flags], capsys)
+    code, out, err = _cli(["export", zoo_keras_file, "--output-dir", str(tmp_path), *flags], run_cli)
     assert code == 0, err
     pixels = _pixels(5, 2, 64)
     if "onnx" in flags:

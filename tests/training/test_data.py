@@ -10,11 +10,6 @@ import tensorflow_datasets as tfds
 from inception_tf.training import data
 
 
-@pytest.fixture(scope="session")
-def tfds_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tensorflow_datasets"))
-
-
 def first_batch(dataset):
     images, labels = next(iter(dataset))
     return images.numpy(), labels.numpy()
@@ -208,6 +203,7 @@ def test_bad_arguments(tfds_dir, kwargs, error, message):
         data.make_dataset(**kwargs)
 
 
+@pytest.mark.slow
 def test_importing_the_data_pipelines_registers_digits():
     import subprocess
     import sys

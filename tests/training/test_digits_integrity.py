@@ -7,15 +7,7 @@ import pytest
 import tensorflow_datasets as tfds
 from sklearn.datasets import load_digits
 
-from inception_tf.training import data
 from inception_tf.training.config import TrainConfig
-
-
-@pytest.fixture(scope="module")
-def tfds_dir(tmp_path_factory):
-    directory = str(tmp_path_factory.mktemp("tfds"))
-    data.dataset_info("digits", directory)  # prepares the dataset once
-    return directory
 
 
 def examples(split, tfds_dir):

@@ -119,12 +119,12 @@ MIRRORED_SCRIPT = textwrap.dedent("""
         tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     from inception_tf.training.train import TrainConfig, train
-    out = sys.argv[1]
+    out, tfds_dir = sys.argv[1:3]
     weights = {}
     for strategy, per_replica in (("mirrored", 16), ("one_device", 32)):
         history = train(TrainConfig(strategy=strategy, batch_size=per_replica, epochs=1, steps_per_epoch=4,
                                     aux_logits=False, dropout_rate=0.0, shuffle=False, output_dir=out, run_name=strategy,
-                                    data_dir=out + "/tfds", verbose=0))
+                                    data_dir=tfds_dir, verbose=0))
         model = keras.models.load_model(history.artifacts["model"])
         weights[strategy] = (history.metrics, model.get_weights())
     (m_metrics, m_w), (d_metrics, d_w) = weights["mirrored"], weights["one_device"]
@@ -137,8 +137,9 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_mirrored_over_two_cpus_agrees_with_one_device(tmp_path):
-    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path)],
+def test_mirrored_over_two_cpus_agrees_with_one_device(tmp_path, tfds_dir):
+    # Two logical CPUs are set before TensorFlow starts: a process of its own.
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path), tfds_dir],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -151,15 +152,13 @@ def test_mirrored_over_two_cpus_agrees_with_one_device(tmp_path):
 
 
 @pytest.mark.slow
-def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
+def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, tfds_dir):
     ports = free_ports(2)
     command = [sys.executable, "-m", "inception_tf.cli", "train", "--strategy", "multi_worker",
                "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "8",
-               "--output-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "tfds"), "--verbose", "2",
+               "--output-dir", str(tmp_path / "runs"), "--data-dir", tfds_dir, "--verbose", "2",
                "--export-dir", str(tmp_path / "saved")]
-    # Prepare the dataset once so the two workers do not race to write it.
-    from inception_tf.training import data
-    data.dataset_info("digits", str(tmp_path / "tfds"))
+    # The shared directory holds the prepared dataset, so the two workers do not race to write it.
     workers = [
         subprocess.Popen(command, env={**os.environ, "TF_CONFIG": two_workers_config(i, ports)},
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -39,6 +39,7 @@ class RecordWeights(keras.callbacks.Callback):
         self.snapshot()
 
 
+@pytest.mark.slow
 def test_finetuning_starts_from_the_file_with_a_new_head_and_freezes_first(zoo, tfds_dir, tmp_path):
     caffe, path = zoo
     recorder = RecordWeights(["conv1", "inception_4e", "logits"])

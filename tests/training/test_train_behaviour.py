@@ -11,6 +11,8 @@ import tensorflow_datasets as tfds
 from inception_tf.training import runs, train
 from inception_tf.training.train import TrainConfig
 
+pytestmark = pytest.mark.slow  # every test trains GoogLeNet (tens of seconds on 2 cores)
+
 
 def tiny(tmp_path, tfds_dir, **overrides):
     settings = dict(epochs=2, steps_per_epoch=1, batch_size=4, image_size=32, output_dir=str(tmp_path),
@@ -132,7 +134,6 @@ def _weights(path):
     return keras.models.load_model(path).get_weights()
 
 
-@pytest.mark.slow
 def test_a_resumed_run_never_replaces_a_better_best_model(tmp_path, tfds_dir):
     # Validation accuracy is made exact: predicting one class for every image scores that class's share of the
     # validation labels. Epoch 1 predicts the most frequent class; after the restart, epoch 2 the least frequent.

@@ -126,16 +126,14 @@ def _error_lines(stderr):
 
 
 @pytest.mark.slow
-def test_a_worker_killed_in_epoch_2_stops_the_other_in_one_line_and_a_rerun_resumes(tmp_path):
-    from inception_tf.training import data
-
+def test_a_worker_killed_in_epoch_2_stops_the_other_in_one_line_and_a_rerun_resumes(tmp_path, tfds_dir):
     ports = free_ports(2)
-    runs_dir, tfds_dir = str(tmp_path / "runs"), str(tmp_path / "tfds")
+    runs_dir = str(tmp_path / "runs")
     command = [sys.executable, "-m", "inception_tf.cli", "train", "--strategy", "multi_worker",
                "--model", "googlenet", "--epochs", str(EPOCHS), "--steps-per-epoch", "3", "--batch-size", "8",
                "--output-dir", runs_dir, "--data-dir", tfds_dir, "--verbose", "2"]
     run_dir = os.path.join(runs_dir, "googlenet_digits")
-    data.dataset_info("digits", tfds_dir)  # prepared once, so the workers do not race to write it
+    # tfds_dir holds the prepared dataset, so the workers do not race to write it.
     workers = []
     try:
         workers = [_Worker(command, i, ports, str(tmp_path)) for i in range(2)]
