@@ -85,19 +85,14 @@ def test_module_names():
         mutate.module_name("../elsewhere.py")
 
 
-def test_a_failing_baseline_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize("test_body, baseline_timeout, message", [
+    ("import lone\n\ndef test_value():\n    assert lone.VALUE == 2\n", 600, "the tests fail on the unmutated module"),
+    ("import time\n\ndef test_hangs():\n    time.sleep(600)\n", 3, "ran past 3 s on the unmutated module"),
+], ids=["failing", "hanging"])
+def test_a_baseline_that_does_not_pass_is_refused(tmp_path, monkeypatch, test_body, baseline_timeout, message):
     (tmp_path / "lone.py").write_text("VALUE = 1\n")
-    (tmp_path / "test_lone.py").write_text("import lone\n\ndef test_value():\n    assert lone.VALUE == 2\n")
+    (tmp_path / "test_lone.py").write_text(test_body)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(RuntimeError, match="the tests fail on the unmutated module"):
-        mutate.run("lone.py", ["test_lone.py"], out=io.StringIO())
-
-
-def test_a_hanging_baseline_is_stopped(tmp_path, monkeypatch):
-    (tmp_path / "slow.py").write_text("VALUE = 1\n")
-    (tmp_path / "test_slow.py").write_text("import time\n\ndef test_hangs():\n    time.sleep(600)\n")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(RuntimeError, match="ran past 3 s on the unmutated module"):
-        mutate.run("slow.py", ["test_slow.py"], out=io.StringIO(), baseline_timeout=3)
+    with pytest.raises(RuntimeError, match=message):
+        mutate.run("lone.py", ["test_lone.py"], out=io.StringIO(), baseline_timeout=baseline_timeout)
