@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import inception_tf.training.data  # noqa: F401  (registers "digits")
 from inception_tf.evaluation import evaluate as ev
-from inception_tf.evaluation.crops import make_crops
+from inception_tf.crops import make_crops
 
 SIZE = 32
 

@@ -8,7 +8,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from inception_tf import GoogLeNet  # noqa: E402
-from inception_tf.evaluation.crops import make_crops  # noqa: E402
+from inception_tf.crops import make_crops  # noqa: E402
 from inception_tf.imagenet import imagenet_classes  # noqa: E402
 from inception_tf.serving import predict  # noqa: E402
 from tests.models import zoo_onnx  # noqa: E402
