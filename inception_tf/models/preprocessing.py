@@ -156,13 +156,21 @@ def _classes(model):
 def set_model_record(model, geometry=None, class_names=None):
     """Records `geometry` and/or `class_names` (those not None) in `model`'s `ImagePreprocessing` (in place).
 
+    Both are checked before either is written, so a refused call changes nothing.
+
     Returns:
         `model`.
+
+    Raises:
+        ValueError: no `ImagePreprocessing` layer, an unknown geometry, or class
+            names that do not match the model's classes.
     """
     model_record(model)  # refuses a model without the layer
     layer = _preprocessing_layer(model)
+    geometry = None if geometry is None else check_geometry(geometry)
+    class_names = check_class_names(class_names, _classes(model))
     if geometry is not None:
-        layer.geometry = check_geometry(geometry)
+        layer.geometry = geometry
     if class_names is not None:
-        layer.class_names = check_class_names(class_names, _classes(model))
+        layer.class_names = class_names
     return model
