@@ -17,9 +17,9 @@ both returning `probabilities` `(batch, classes)`, `classes` int32
 are given, `class_names` string `(batch, k)`. Preprocessing (central square,
 resize) runs in the graph, with the same function as training; the model
 carries its own normalisation (`ImagePreprocessing`).
-Class names travel as an asset (`assets/class_names.txt`), and so does the
-LRN form the graph holds (`assets/lrn_form.txt`, one line: `standard`,
-`banded` or `bfloat16_banded`); TF Serving warm-up requests as
+Class names travel as an asset (`assets/class_names.txt`), and the LRN form
+the graph holds as a file beside it (`assets/lrn_form.txt`, one line:
+`standard`, `banded` or `bfloat16_banded`); TF Serving warm-up requests as
 `assets.extra/tf_serving_warmup_requests`.
 
 With `precision="bfloat16"` the model's layers are traced under Keras'

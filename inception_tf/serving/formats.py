@@ -135,11 +135,6 @@ def _quantization_record(quantize, calibration):
     return {QUANTIZATION_METADATA: quantize, CALIBRATION_METADATA: calibration.record()}
 
 
-def _precision(quantize):
-    """The `signatures.LRN_FORMS` precision of an ONNX or LiteRT export: `"float32"` or the quantization."""
-    return quantize or "float32"
-
-
 def class_names_path(path):
     """The sidecar class-names file of a LiteRT export: `x/NAME.tflite` -> `x/NAME.class_names.txt`."""
     return os.path.splitext(os.fspath(path))[0] + CLASS_NAMES_SUFFIX
@@ -262,7 +257,7 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
     quantize = check_quantization(quantize, calibration, serving.input_shape)
     class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
     with files.atomic_file(path) as temporary:
-        lrn = _export(model, serving, temporary, "onnx", _precision(quantize), opset_version=opset)
+        lrn = _export(model, serving, temporary, "onnx", quantize or "float32", opset_version=opset)
         graph = onnx.load(temporary)
         for value in list(graph.graph.input) + list(graph.graph.output):
             dimension = value.type.tensor_type.shape.dim[0]  # tf2onnx names the batch "unk__N"
@@ -371,7 +366,7 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
 
         options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative_dataset}
     with files.atomic_file(path) as temporary:
-        lrn = _export(model, serving, temporary, "litert", _precision(quantize),
+        lrn = _export(model, serving, temporary, "litert", quantize or "float32",
                       target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}, **options)
         if class_names is not None:
             _write_sidecar(class_names_path(path), "\n".join(class_names) + "\n")
