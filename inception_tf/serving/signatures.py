@@ -17,20 +17,19 @@ PRECISIONS = ("float32", "bfloat16")  # what a SavedModel's layers compute in, b
 LRN_FORM_ASSET = "lrn_form.txt"  # a SavedModel's asset naming the LRN form it holds
 LRN_METADATA = "lrn"  # the same, as an ONNX file's metadata_props key and a LiteRT quantization record's entry
 
-# The `implementation` each export's LRN layers are traced with: the form its own runtime runs fastest
-# (benchmarks/RESULTS.md, AMX Xeon, 2 threads). "banded" is the band convolution in standard ops (in
-# bfloat16 under a bfloat16 precision), "standard" TensorFlow's LRN op, which the converters map to
-# ONNX's `LRN` and LiteRT's `LOCAL_RESPONSE_NORMALIZATION`.
+# The `implementation` each export's LRN layers are traced with: the form its own runtime runs fastest.
+# benchmarks/RESULTS.md, 2 threads, ms per batch with TensorFlow's op -> with the banded form, first on an
+# AMX Xeon, then on an AVX-512 BF16 EPYC without AMX. "banded" is the band convolution in standard ops (in
+# bfloat16 under a bfloat16 precision), "standard" TensorFlow's LRN op, which the converters map to ONNX's
+# `LRN` and LiteRT's `LOCAL_RESPONSE_NORMALIZATION`.
 LRN_FORMS = {  # (format, precision or quantization) -> implementation
-    ("savedmodel", "float32"): "standard",  # TensorFlow, batch 32: the op 3516 ms, banded 2984 ms (*)
-    ("savedmodel", "bfloat16"): "banded",   # 1432 ms with the op in float32, 1178 ms in bfloat16 banded
-    ("onnx", "float32"): "banded",          # onnxruntime, batch 8: its LRN op 600 ms (42% of it), banded 337 ms
-    ("onnx", "int8"): "banded",             # op 485 ms (LRN in float32), banded with LRN quantized 202 ms
-    ("litert", "float32"): "banded",        # XNNPACK, batch 8: the op 2361 ms, banded 1477 ms
-    ("litert", "int8"): "standard",         # the op (float32) 1346 ms, banded quantized 3465 ms
+    ("savedmodel", "float32"): "standard",  # batch 32: 3516 -> 2984 (under load), 1197 -> 1630: no steady gain
+    ("savedmodel", "bfloat16"): "banded",   # batch 32: 1432 -> 1178, 791 -> 628
+    ("onnx", "float32"): "banded",          # onnxruntime, batch 8: 600 -> 337; batch 32: 1991 -> 1336
+    ("onnx", "int8"): "banded",             # the band convolution quantized with the rest: 485 -> 202; 1430 -> 561
+    ("litert", "float32"): "banded",        # XNNPACK, batch 8: 2361 -> 1477; batch 32: 1910 -> 1113
+    ("litert", "int8"): "standard",         # XNNPACK's quantized banded form: 1346 -> 3465; 1055 -> 2851
 }
-# (*) one run on a loaded machine (load average 2-6); the float32 SavedModel keeps TensorFlow's op until a
-#     quiet run confirms the 1.18x.
 
 
 def _integer_names(base_dir):
