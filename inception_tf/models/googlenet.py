@@ -234,9 +234,10 @@ def GoogLeNet(
             `"tf"` or `"caffe"`; None picks `"caffe"` with ImageNet weights and
             `"tf"` otherwise. A model fine-tuned from ImageNet weights keeps
             `"caffe"`. Defaults to None.
-        implementation: str. `"auto"`, `"standard"` or `"xla"`: the kernels of
-            the LRN and max-pool layers (`inception_tf.models.kernels`).
-            Defaults to `"auto"`.
+        implementation: str. `"auto"`, `"standard"`, `"banded"` or `"xla"`:
+            the kernels of the LRN and max-pool layers
+            (`inception_tf.models.kernels`; `"banded"`: LRN's band-convolution
+            form, the pools' standard kernels). Defaults to `"auto"`.
         name: str. The model's name. Defaults to `"googlenet"`.
 
     Returns:

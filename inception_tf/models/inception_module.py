@@ -68,8 +68,9 @@ class InceptionModule(kernels.KernelChoice, keras.layers.Layer):
             bias, constant 0.1). Defaults to `"zeros"`.
         kernel_regularizer: regularizer for every kernel. Defaults to None.
         bias_regularizer: regularizer for every bias. Defaults to None.
-        implementation: str. `"auto"`, `"standard"` or `"xla"`: the kernels
-            of the pool branch (`inception_tf.models.kernels`). Defaults to `"auto"`.
+        implementation: str. `"auto"`, `"standard"`, `"banded"` or `"xla"`:
+            the kernels of the pool branch (`inception_tf.models.kernels`;
+            `"banded"`, an LRN form, is the standard pool here). Defaults to `"auto"`.
         **kwargs: base `Layer` arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:

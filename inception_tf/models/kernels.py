@@ -8,6 +8,17 @@ Both layers take an explicit `implementation` argument, saved in their config:
   LiteRT converters and every TensorFlow runtime accept these graphs, and the
   converters map TensorFlow's LRN op to their own (ONNX's `LRN`, LiteRT's
   `LOCAL_RESPONSE_NORMALIZATION`).
+- `"banded"`: LRN's *banded* form (below: standard ops, a band convolution
+  over the channels) whatever the machine, computed in bfloat16 for a
+  bfloat16 input (the bfloat16 banded form) and in float32 for any other; the
+  max pool's standard kernels. The choice for an export whose runtime runs
+  the band convolution faster than its own LRN op: it names a form, not a
+  machine, so the graph is the same whichever machine traces it -- which is
+  also why a bfloat16 input gets the bfloat16 form without `"auto"`'s AMX
+  probe (the float32 form would add a cast to float32 and back, each one more
+  pass over the tensor). Where the banded form cannot run (other backends,
+  channels first, an unknown channel count) the layer runs its `"standard"`
+  computation.
 - `"xla"`: on TensorFlow, XLA-compiled kernels: LRN forward and backward as
   one compiled function each, and the max-pool gradient as one compiled
   elementwise kernel (the forward pool stays TensorFlow's op). Inside a
@@ -62,8 +73,10 @@ Both layers take an explicit `implementation` argument, saved in their config:
 A layer reads its `implementation` whenever a call is traced, so
 `using_kernels(model, implementation)` switches a built model's kernels for a
 block: this package's exporters (`export_saved_model`, ONNX, LiteRT) trace and
-save inside `using_kernels(model, "standard")`, so their exports are the same
-graph whichever machine writes them; `inception-tf evaluate` sets the
+save inside `using_kernels(model, form)`, with the form measured fastest in
+each export's runtime (`inception_tf.serving.signatures.LRN_FORMS`:
+`"standard"` or `"banded"`), so their exports are the same graph whichever
+machine writes them; `inception-tf evaluate` sets the
 compiled kernels on the model it only infers with
 (`in_process_inference_kernels`). `resolve(implementation, training, kernel)`
 is the rule; tests compare the paths. The layers that take an `implementation`
@@ -77,7 +90,7 @@ import os
 
 import keras
 
-IMPLEMENTATIONS = ("auto", "standard", "xla")
+IMPLEMENTATIONS = ("auto", "standard", "banded", "xla")
 KERNELS = ("lrn", "max_pool_gradient")
 
 
@@ -111,6 +124,12 @@ class KernelChoice:
 def resolve(implementation, training, kernel, dtype=None):
     """`"standard"`, `"banded"`, `"bfloat16_banded"` (both LRN only) or `"xla"`: the kernels a call runs.
 
+    `"standard"` and `"xla"` are what they say; `"banded"` is LRN's banded
+    form, `"bfloat16_banded"` for a bfloat16 `dtype` (on every machine), and
+    `"standard"` for the other kernels; `"auto"` is the machine's rule (see
+    the module's docstring). On backends other than TensorFlow every
+    implementation is `"standard"` (the `keras.ops` forms).
+
     Args:
         implementation: str. One of `IMPLEMENTATIONS`.
         training: bool or None. The layer call's `training` argument.
@@ -122,6 +141,10 @@ def resolve(implementation, training, kernel, dtype=None):
         return "standard"
     if implementation == "xla":
         return "xla"
+    if implementation == "banded":
+        if kernel != "lrn":
+            return "standard"
+        return "bfloat16_banded" if dtype == "bfloat16" else "banded"
     if training and compiled_kernels_pay_off(kernel):
         return "xla"
     if kernel == "lrn" and banded_lrn_pays_off():
@@ -256,11 +279,12 @@ def set_kernels(model, implementation):
 def using_kernels(model, implementation):
     """Within the block, every layer of `model` that takes an `implementation` runs `implementation`.
 
-    The exporters trace and save inside `using_kernels(model, "standard")`,
-    so an export holds TensorFlow's own ops whichever machine writes it (no
-    XLA-compiled function, and TensorFlow's LRN op, which the ONNX and LiteRT
-    converters map to their own). The layers' values are restored on leaving
-    the block, whatever happens in it.
+    The exporters trace and save inside `using_kernels(model, "standard")`
+    or `using_kernels(model, "banded")` (the form their runtime runs
+    fastest), so an export holds the same standard ops whichever machine
+    writes it (no XLA-compiled function; TensorFlow's LRN op, which the ONNX
+    and LiteRT converters map to their own, or the banded form's ops). The
+    layers' values are restored on leaving the block, whatever happens in it.
     """
     layers = kernel_layers(model)
     previous = set_kernels(model, implementation)

@@ -28,12 +28,13 @@ class LocalResponseNormalization(kernels.KernelChoice, keras.layers.Layer):
 
     The layer normalises in float32 (under mixed precision the input is upcast
     and the result cast back), since the sum of squares loses precision in 16
-    bits -- except where `"auto"` finds AMX (see `_banded_lrn`): there a
-    bfloat16 input is normalised in bfloat16, within 6.75 bfloat16 roundings
-    of Caffe's formula. Which kernels compute it is the `implementation`
-    argument (see `inception_tf.models.kernels`): TensorFlow's fused op, a 1x1
-    convolution with a band matrix (standard ops, faster where oneDNN runs
-    TensorFlow; in float32, or in bfloat16 on AMX), the `keras.ops` form (other
+    bits -- except where `"auto"` finds AMX, and with `"banded"` (see
+    `_banded_lrn`): there a bfloat16 input is normalised in bfloat16, within
+    6.75 bfloat16 roundings of Caffe's formula. Which kernels compute it is the
+    `implementation` argument (see `inception_tf.models.kernels`): TensorFlow's
+    fused op, a 1x1 convolution with a band matrix (standard ops, faster where
+    oneDNN runs TensorFlow; in float32, or in bfloat16 on AMX and for
+    `"banded"`), the `keras.ops` form (other
     backends, and channels_first), or one XLA-compiled kernel with an
     XLA-compiled gradient. Tests check every path against the others and
     against Caffe's formula.
@@ -45,8 +46,10 @@ class LocalResponseNormalization(kernels.KernelChoice, keras.layers.Layer):
         beta: float. Exponent. Defaults to 0.75.
         data_format: str or None. Which axis holds the channels. Defaults to
             `keras.config.image_data_format()`.
-        implementation: str. `"auto"`, `"standard"` or `"xla"`: which kernels
-            run (`inception_tf.models.kernels`). Defaults to `"auto"`.
+        implementation: str. `"auto"`, `"standard"`, `"banded"` or `"xla"`:
+            which kernels run (`inception_tf.models.kernels`); `"banded"` is
+            the band-convolution form, in bfloat16 for a bfloat16 input.
+            Defaults to `"auto"`.
         **kwargs: base `Layer` arguments.
 
     Call arguments:

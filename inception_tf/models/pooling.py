@@ -30,8 +30,9 @@ class MaxPooling2D(kernels.KernelChoice, keras.layers.MaxPooling2D):
     """`keras.layers.MaxPooling2D` with a fast gradient on TensorFlow's CPU backend.
 
     Args:
-        implementation: str. `"auto"`, `"standard"` or `"xla"`: which kernels
-            run (`inception_tf.models.kernels`). Defaults to `"auto"`.
+        implementation: str. `"auto"`, `"standard"`, `"banded"` or `"xla"`:
+            which kernels run (`inception_tf.models.kernels`); `"banded"`
+            (an LRN form) runs the standard kernels here. Defaults to `"auto"`.
         **kwargs: the arguments of `keras.layers.MaxPooling2D`.
 
     Call arguments:

@@ -19,15 +19,19 @@ are known, `class_names` string `(batch, k)`. The model's test-time geometry
 model records it) runs in the graph through `inception_tf.images.prepare_images`,
 the function predict and evaluate call; the model carries its own
 normalisation (`ImagePreprocessing`), and `assets/model_record.json` states both.
-Class names travel as an asset (`assets/class_names.txt`); TF Serving
-warm-up requests as `assets.extra/tf_serving_warmup_requests`.
+Class names travel as an asset (`assets/class_names.txt`), and the LRN form
+the graph holds as a file beside it (`assets/lrn_form.txt`, one line:
+`standard`, `banded` or `bfloat16_banded`); TF Serving warm-up requests as
+`assets.extra/tf_serving_warmup_requests`.
 
 With `precision="bfloat16"` the model's layers are traced under Keras'
 `mixed_bfloat16` policy (float32 weights, cast to bfloat16 as they are read;
-convolutions, pools and concatenations run in bfloat16; LRN, traced as
-TensorFlow's own op, normalises in float32), while the preprocessing, the classifier's softmax and the signatures stay float32: the
-same names, dtypes and layout. It pays on hosts whose CPU has AVX-512 BF16 or
-AMX (`cpu_has_bfloat16()`), and on GPUs; elsewhere it runs slower than float32.
+convolutions, pools, concatenations and LRN, in its bfloat16 banded form,
+run in bfloat16), while the preprocessing, the classifier's softmax and the
+signatures stay float32: the same names, dtypes and layout. It pays on hosts
+whose CPU has AVX-512 BF16 or AMX (`cpu_has_bfloat16()`), and on GPUs;
+elsewhere it runs slower than float32. Which LRN form each precision traces
+is `signatures.LRN_FORMS` (float32: TensorFlow's LRN op).
 """
 
 import contextlib
@@ -44,7 +48,7 @@ from inception_tf.checks import positive_int
 from inception_tf.geometry import check_class_names
 from inception_tf.images import prepare_images
 from inception_tf.models.googlenet import inference_model
-from inception_tf.models.kernels import cpu_flags, using_kernels
+from inception_tf.models.kernels import cpu_flags, resolve, using_kernels
 from inception_tf.models.preprocessing import model_record
 from inception_tf.serving.signatures import (
     BYTES_INPUT,
@@ -52,10 +56,12 @@ from inception_tf.serving.signatures import (
     CLASS_NAMES_ASSET,
     DEFAULT_TOP_K,
     IMAGES_INPUT,
+    LRN_FORM_ASSET,
     MODEL_RECORD_ASSET,
     PRECISIONS,
     SERVING_SIGNATURE,
     WARMUP_FILE,
+    lrn_form,
     model_record_entry,
     next_version,
     resolve_version_dir,  # noqa: F401  (kept importable from here)
@@ -272,16 +278,23 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
         raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it.")
 
     staging = tempfile.mkdtemp(prefix="inception_tf_assets_")
-    # Traced and saved with TensorFlow's own ops whichever machine exports (TF Serving runs without XLA).
-    with using_kernels(model, "standard"), computing_in(model, precision):
+    # Traced and saved with standard ops whichever machine exports (TF Serving runs without XLA), LRN in
+    # the form TensorFlow runs fastest at this precision.
+    implementation = lrn_form("savedmodel", precision)
+    with using_kernels(model, implementation), computing_in(model, precision):
         _write_saved_model(model, target, staging, image_size, channels, record, min(top_k, classes), class_names,
-                           overwrite, warmup)
+                           overwrite, warmup, resolve(implementation, False, "lrn", precision))
     return target
 
 
 def _write_saved_model(model, target, staging, image_size, channels, record, top_k, class_names, overwrite,
-                       warmup):
-    """Traces the two signatures and writes the SavedModel to `target` atomically; removes `staging`."""
+                       warmup, lrn):
+    """Traces the two signatures and writes the SavedModel to `target` atomically; removes `staging`.
+
+    `lrn` (the LRN form the graph holds) is written to `assets/LRN_FORM_ASSET`, and the model's record to
+    `assets/MODEL_RECORD_ASSET`, beside the graph's own assets: no function reads them, so they are files
+    of the directory rather than tracked assets.
+    """
     try:
         table = None
         if class_names is not None:
@@ -301,7 +314,10 @@ def _write_saved_model(model, target, staging, image_size, channels, record, top
         with files.atomic_directory(target, overwrite=overwrite) as temporary:
             archive.write_out(temporary, verbose=False)
             os.makedirs(os.path.join(temporary, "assets"), exist_ok=True)
-            files.write_json(os.path.join(temporary, "assets", MODEL_RECORD_ASSET), model_record_entry(record.preprocessing, record.geometry, image_size))
+            files.write_json(os.path.join(temporary, "assets", MODEL_RECORD_ASSET),
+                             model_record_entry(record.preprocessing, record.geometry, image_size))
+            with open(os.path.join(temporary, "assets", LRN_FORM_ASSET), "w") as handle:
+                handle.write(lrn + "\n")
             if warmup:
                 os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
                 with tf.io.TFRecordWriter(os.path.join(temporary, WARMUP_FILE)) as writer:

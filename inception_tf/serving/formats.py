@@ -6,7 +6,8 @@ beside it, renamed when complete), through Keras' own exporters
 (`model.export(format="onnx")`, tf2onnx on the TensorFlow backend;
 `model.export(format="litert")`, the TFLite converter). Both export the
 inference graph (main output, no auxiliary heads, dropout off, standard
-kernels: no XLA-compiled function reaches the converters) with:
+kernels: no XLA-compiled function reaches the converters; LRN in the form
+`signatures.LRN_FORMS` gives each file, the one its runtime runs fastest) with:
 
 - input `images`: float32 `(batch, height, width, channels)` at the model's
   fixed input size, values in [0, 255] (the model carries its own
@@ -40,6 +41,14 @@ probabilities come in steps of 1/256). The file records it: ONNX in `metadata_pr
 `calibration` = a JSON object), LiteRT in a sidecar `NAME.quantization.json`
 holding the same two entries.
 
+LRN: ONNX files (float32 and int8) and float32 LiteRT files hold its banded
+form (a 1x1 `Conv` / `CONV_2D` with a band matrix over the squares, then
+square roots; onnxruntime quantizes it with the rest in int8 files), int8
+LiteRT files TensorFlow's op converted to `LOCAL_RESPONSE_NORMALIZATION`
+(XNNPACK runs the quantized banded form slower). ONNX records the form in
+`metadata_props["lrn"]`, a LiteRT file in its `NAME.model_record.json`
+(`"lrn"`; an int8 one in its quantization record too).
+
 Importing this module needs no TensorFlow (`FORMATS` is read by the CLI).
 """
 
@@ -51,7 +60,7 @@ from inception_tf import files
 from inception_tf.calibration import Calibration  # noqa: F401  (re-exported)
 from inception_tf.checks import positive_int
 from inception_tf.geometry import check_class_names
-from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, model_record_entry
+from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, LRN_METADATA, lrn_form, model_record_entry
 
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}  # format -> file extension
 CLASS_NAMES_METADATA = "class_names"
@@ -167,9 +176,10 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
             `(batch, height, width, channels)` images with values in [0, 255]
             to class probabilities. A GoogLeNet with auxiliary heads is
             reduced to its main output. Trace it inside
-            `kernels.using_kernels(model, "standard")` (as `export_onnx` and
-            `export_litert` do) for TensorFlow's own ops, which the converters
-            map to theirs (LRN included).
+            `kernels.using_kernels(model, implementation)` (as `export_onnx`
+            and `export_litert` do, with `signatures.lrn_form`'s value): with
+            `"standard"` TensorFlow's own ops, which the converters map to
+            theirs (LRN included), with `"banded"` LRN's banded form.
         top_k: int. How many classes `classes` and `scores` list; above the
             number of classes every class is listed (k = classes), as the
             SavedModel export does, so the default 5 serves a 3-class model.
@@ -222,12 +232,19 @@ def _input_signature(serving):
     return [tf.TensorSpec((None, *serving.input_shape[1:]), tf.float32, name=IMAGES_INPUT)]
 
 
-def _export(model, serving, path, format, **options):
-    """Keras' exporter of `format` writes `serving` (built on `model`) to `path`, traced with TensorFlow's own ops."""
-    from inception_tf.models.kernels import using_kernels
+def _export(model, serving, path, format, precision, **options):
+    """Keras' exporter of `format` writes `serving` (built on `model`) to `path`; returns the LRN form it holds.
 
-    with using_kernels(model, "standard"):
+    Traced with standard ops, LRN in `signatures.lrn_form(format, precision)`'s form; the
+    graph is float32 at every precision (an int8 file is quantized afterwards or by the
+    converter), so the form returned is `"standard"` or `"banded"`.
+    """
+    from inception_tf.models.kernels import resolve, using_kernels
+
+    implementation = lrn_form(format, precision)
+    with using_kernels(model, implementation):
         serving.export(path, format=format, verbose=False, input_signature=_input_signature(serving), **options)
+    return resolve(implementation, False, "lrn", "float32")
 
 
 def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=False, opset=None, quantize=None,
@@ -247,7 +264,8 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
         opset: int or None. The ONNX opset; None takes tf2onnx's default.
         quantize: None (float32) or "int8": onnxruntime's static
             quantization (QDQ, per-channel weights), recorded in
-            `metadata_props` (`quantization`, `calibration`).
+            `metadata_props` (`quantization`, `calibration`). Either way LRN
+            is in its banded form, recorded as `metadata_props["lrn"]`.
         calibration: a `Calibration` whose images fit the model's input; needed with `quantize`.
 
     Returns:
@@ -266,17 +284,17 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
     quantize = check_quantization(quantize, calibration, serving.input_shape)
     record, class_names = _model_record(model, serving, class_names)
     with files.atomic_file(path) as temporary:
-        _export(model, serving, temporary, "onnx", opset_version=opset)
+        lrn = _export(model, serving, temporary, "onnx", quantize or "float32", opset_version=opset)
         graph = onnx.load(temporary)
         for value in list(graph.graph.input) + list(graph.graph.output):
             dimension = value.type.tensor_type.shape.dim[0]  # tf2onnx names the batch "unk__N"
             dimension.ClearField("dim_value")
             dimension.dim_param = "batch"
-        properties = {}
+        properties = {LRN_METADATA: lrn}
         if quantize is not None:
             graph = _quantize_onnx(graph, calibration)
-            properties = {key: value if isinstance(value, str) else json.dumps(value)
-                          for key, value in _quantization_record(quantize, calibration).items()}
+            properties.update({key: value if isinstance(value, str) else json.dumps(value)
+                               for key, value in _quantization_record(quantize, calibration).items()})
         properties[MODEL_RECORD_METADATA] = json.dumps(record, sort_keys=True)
         if class_names is not None:
             properties[CLASS_NAMES_METADATA] = "\n".join(class_names)
@@ -350,7 +368,9 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
         quantize: None (float32) or "int8": the converter's integer
             quantization (int8 softmax: probabilities in steps of 1/256) with the calibration images as representative
             dataset (input and outputs stay float32), recorded in
-            `quantization_path(path)` (JSON).
+            `quantization_path(path)` (JSON, with the LRN form under `"lrn"`).
+            float32 files hold LRN's banded form, int8 files TensorFlow's op
+            (`LOCAL_RESPONSE_NORMALIZATION`, in float32).
         calibration: a `Calibration` whose images fit the model's input; needed with `quantize`.
 
     Returns:
@@ -376,15 +396,16 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
 
         options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative_dataset}
     with files.atomic_file(path) as temporary:
-        _export(model, serving, temporary, "litert",
-                target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}, **options)
-        _write_sidecar(model_record_path(path), json.dumps(record, indent=2, sort_keys=True))
+        lrn = _export(model, serving, temporary, "litert", quantize or "float32",
+                      target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}, **options)
+        _write_sidecar(model_record_path(path), json.dumps({**record, LRN_METADATA: lrn}, indent=2, sort_keys=True))
         if class_names is not None:
             _write_sidecar(class_names_path(path), "\n".join(class_names) + "\n")
         elif os.path.exists(class_names_path(path)):  # a file without names over one with: no stale names
             os.remove(class_names_path(path))
         if quantize is not None:
-            _write_sidecar(quantization_path(path), json.dumps(_quantization_record(quantize, calibration), indent=2))
+            quantized = {**_quantization_record(quantize, calibration), LRN_METADATA: lrn}
+            _write_sidecar(quantization_path(path), json.dumps(quantized, indent=2))
         elif os.path.exists(quantization_path(path)):  # a float32 file over an int8 one: no stale record
             os.remove(quantization_path(path))
     return path

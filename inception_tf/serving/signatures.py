@@ -1,4 +1,4 @@
-"""The SavedModel contract shared by exports and clients: names and version directories.
+"""The exports' contract shared by exporters and clients: names, version directories, LRN forms.
 
 Needs no TensorFlow, so REST and gRPC clients can import it anywhere.
 """
@@ -15,6 +15,22 @@ MODEL_RECORD_ASSET = "model_record.json"  # preprocessing, test-time geometry, i
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 DEFAULT_TOP_K = 5
 PRECISIONS = ("float32", "bfloat16")  # what a SavedModel's layers compute in, behind float32 signatures
+LRN_FORM_ASSET = "lrn_form.txt"  # a SavedModel's asset naming the LRN form it holds
+LRN_METADATA = "lrn"  # the same, as an ONNX file's metadata_props key and a LiteRT quantization record's entry
+
+# The `implementation` each export's LRN layers are traced with: the form its own runtime runs fastest.
+# benchmarks/RESULTS.md, 2 threads, ms per batch with TensorFlow's op -> with the banded form, first on an
+# AMX Xeon, then on an AVX-512 BF16 EPYC without AMX. "banded" is the band convolution in standard ops (in
+# bfloat16 under a bfloat16 precision), "standard" TensorFlow's LRN op, which the converters map to ONNX's
+# `LRN` and LiteRT's `LOCAL_RESPONSE_NORMALIZATION`.
+LRN_FORMS = {  # (format, precision or quantization) -> implementation
+    ("savedmodel", "float32"): "standard",  # batch 32: 3516 -> 2984 (under load), 1197 -> 1630: no steady gain
+    ("savedmodel", "bfloat16"): "banded",   # batch 32: 1432 -> 1178, 791 -> 628
+    ("onnx", "float32"): "banded",          # onnxruntime, batch 8: 600 -> 337; batch 32: 1991 -> 1336
+    ("onnx", "int8"): "banded",             # the band convolution quantized with the rest: 485 -> 202; 1430 -> 561
+    ("litert", "float32"): "banded",        # XNNPACK, batch 8: 2361 -> 1477; batch 32: 1910 -> 1113
+    ("litert", "int8"): "standard",         # XNNPACK's quantized banded form: 1346 -> 3465; 1055 -> 2851
+}
 
 
 def _integer_names(base_dir):
@@ -73,3 +89,22 @@ def model_record_entry(preprocessing, geometry, image_size):
     """
     return {"preprocessing": preprocessing, "geometry": geometry, "image_size": int(image_size)}
 
+
+def lrn_form(format, precision="float32"):
+    """The `implementation` an export of `format` at `precision` traces its LRN layers with (`LRN_FORMS`).
+
+    Args:
+        format: str. `"savedmodel"`, `"onnx"` or `"litert"`.
+        precision: str. `"float32"`, or the export's lower precision:
+            `"bfloat16"` (SavedModel) or `"int8"` (ONNX, LiteRT).
+
+    Returns:
+        str. `"standard"` or `"banded"`.
+
+    Raises:
+        ValueError: no export of that format at that precision.
+    """
+    if (format, precision) not in LRN_FORMS:
+        raise ValueError(f"No {format} export at precision {precision!r}; known: {sorted(LRN_FORMS)}. "
+                         f"Received: format={format!r}, precision={precision!r}")
+    return LRN_FORMS[format, precision]

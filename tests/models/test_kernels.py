@@ -34,6 +34,48 @@ def test_auto_uses_xla_kernels_only_for_training_where_they_pay_off(machine, com
         assert kernels.resolve("xla", training, kernel) == "xla"
 
 
+# What an explicit implementation runs, per (implementation, kernel) and input dtype: the same on every machine
+# and in every call. "banded" is LRN's band-convolution form, in bfloat16 for a bfloat16 input, and the
+# standard kernels of a max pool.
+DTYPES = (None, "float32", "float16", "bfloat16")
+EXPLICIT_KERNELS = {  # (implementation, kernel): the kernels for an input of each of DTYPES
+    ("standard", "lrn"):               ("standard", "standard", "standard", "standard"),
+    ("standard", "max_pool_gradient"): ("standard", "standard", "standard", "standard"),
+    ("banded", "lrn"):                 ("banded", "banded", "banded", "bfloat16_banded"),
+    ("banded", "max_pool_gradient"):   ("standard", "standard", "standard", "standard"),
+    ("xla", "lrn"):                    ("xla", "xla", "xla", "xla"),
+    ("xla", "max_pool_gradient"):      ("xla", "xla", "xla", "xla"),
+}
+MACHINE_KINDS = [  # (oneDNN, GPU or TPU visible, BFC allocator, AMX)
+    (True, False, False, False), (True, False, True, True), (False, False, False, False),
+    (False, False, True, False), (True, True, True, True), (False, True, False, False),
+]
+
+
+def test_explicit_kernels_cover_every_implementation_kernel_and_dtype():
+    explicit = [i for i in kernels.IMPLEMENTATIONS if i != "auto"]
+    assert kernels.IMPLEMENTATIONS == ("auto", "standard", "banded", "xla")
+    assert set(EXPLICIT_KERNELS) == {(i, k) for i in explicit for k in kernels.KERNELS}
+
+
+@pytest.mark.parametrize("machine_kind", MACHINE_KINDS)
+@pytest.mark.parametrize("training", [True, False, None])
+def test_explicit_implementations_resolve_alike_on_every_machine(cpu_kind, machine_kind, training):
+    onednn, accelerator, bfc, amx = machine_kind
+    cpu_kind(onednn, accelerator=accelerator, bfc=bfc, amx=amx)
+    for (implementation, kernel), row in EXPLICIT_KERNELS.items():
+        for dtype, expected in zip(DTYPES, row, strict=True):
+            assert kernels.resolve(implementation, training, kernel, dtype) == expected, (implementation, kernel, dtype)
+
+
+def test_every_implementation_is_standard_on_other_backends(monkeypatch):
+    # JAX and PyTorch run the keras.ops forms, whatever was asked.
+    monkeypatch.setattr(kernels.keras.backend, "backend", lambda: "jax")
+    for implementation in kernels.IMPLEMENTATIONS:
+        for kernel in kernels.KERNELS:
+            assert kernels.resolve(implementation, True, kernel, "bfloat16") == "standard"
+
+
 @pytest.mark.parametrize("onednn", [True, False])
 @pytest.mark.parametrize("bfc", [True, False])
 def test_auto_compiles_kernels_only_without_onednn_and_bands_lrn_with_it(cpu_kind, onednn, bfc):
@@ -114,8 +156,11 @@ def test_onednn_probe_reads_the_environment_setting():
 
 
 def test_bad_implementation_is_named():
-    with pytest.raises(ValueError, match="implementation must be one of .* Received: implementation='fast'"):
+    with pytest.raises(ValueError, match=r"implementation must be one of \('auto', 'standard', 'banded', 'xla'\). "
+                                         r"Received: implementation='fast'"):
         LocalResponseNormalization(implementation="fast")
+    with pytest.raises(ValueError, match="Received: implementation='bfloat16_banded'"):  # a form, not a choice
+        LocalResponseNormalization(implementation="bfloat16_banded")
     with pytest.raises(ValueError, match="implementation"):
         GoogLeNet(input_shape=(32, 32, 3), classes=3, implementation="fast")
 
@@ -184,9 +229,12 @@ def test_every_kernel_layer_kind_is_switched_and_checks_what_it_is_given(kind):
     inputs = keras.Input((8, 8, 4))
     model = keras.Model(inputs, layer(inputs))
     assert layer in kernels.kernel_layers(model)
-    with kernels.using_kernels(model, "standard"):
-        assert layer.implementation == "standard"
+    for implementation in ("standard", "banded"):
+        with kernels.using_kernels(model, implementation):
+            assert layer.implementation == implementation
     assert layer.implementation == "xla"
+    banded = KERNEL_LAYER_KINDS[kind](implementation="banded")
+    assert type(banded).from_config(banded.get_config()).implementation == "banded"
     with pytest.raises(ValueError, match="Received: implementation='fast'"):
         layer.implementation = "fast"
     with pytest.raises(ValueError, match="Received: implementation='fast'"):

@@ -57,18 +57,24 @@ def graph_lrn(layer, x):
     return run, run(tf.constant(x)), weights
 
 
+def tf_lrn_and_gradient(layer, x, weights):
+    """`tf.nn.local_response_normalization` of `x` with `layer`'s parameters, and its input gradient of sum(y * w)."""
+    with tf.GradientTape() as tape:
+        xt = tf.constant(x)
+        tape.watch(xt)
+        expected = tf.nn.local_response_normalization(
+            xt, depth_radius=layer.depth_radius, bias=layer.bias, alpha=layer.alpha, beta=layer.beta)
+        loss = tf.reduce_sum(expected * weights)
+    return expected, tape.gradient(loss, xt)
+
+
 @pytest.mark.parametrize("params", [{}, {"depth_radius": 3, "bias": 2.0, "alpha": 1e-3, "beta": 0.5}])
 def test_lrn_xla_kernels_are_compiled_and_equal_tf_nn_lrn(rng, params):
     x = (rng.standard_normal((3, 8, 8, 64)) * 30).astype(np.float32)
     layer = LocalResponseNormalization(**params, implementation="xla")
     run, (y, grad), weights = graph_lrn(layer, x)
     assert compiled_nodes(run.get_concrete_function(tf.constant(x)))
-    with tf.GradientTape() as tape:
-        xt = tf.constant(x)
-        tape.watch(xt)
-        expected = tf.nn.local_response_normalization(
-            xt, depth_radius=layer.depth_radius, bias=layer.bias, alpha=layer.alpha, beta=layer.beta)
-        expected_grad = tape.gradient(tf.reduce_sum(expected * weights), xt)
+    expected, expected_grad = tf_lrn_and_gradient(layer, x, weights)
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-6)
 
@@ -119,15 +125,30 @@ def test_lrn_auto_training_call_runs_the_banded_form_where_compiled_kernels_do_n
     monkeypatch.setattr(kernels, "compiled_kernels_pay_off", lambda kernel: False)
     monkeypatch.setattr(kernels, "banded_lrn_pays_off", lambda: True)
     x = (rng.standard_normal((3, 8, 8, 64)) * 30).astype(np.float32)
-    run, (y, grad), weights = graph_lrn(LocalResponseNormalization(), x)
+    layer = LocalResponseNormalization()
+    run, (y, grad), weights = graph_lrn(layer, x)
     ops = {node.op for node in run.get_concrete_function(tf.constant(x)).graph.as_graph_def().node}
     assert "Conv2D" in ops and "LRN" not in ops
-    with tf.GradientTape() as tape:
-        xt = tf.constant(x)
-        tape.watch(xt)
-        expected = tf.nn.local_response_normalization(xt, depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75)
-        expected_grad = tape.gradient(tf.reduce_sum(expected * weights), xt)
+    expected, expected_grad = tf_lrn_and_gradient(layer, x, weights)
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("params", [{}, {"depth_radius": 3, "bias": 2.0, "alpha": 1e-3, "beta": 0.5}])
+@pytest.mark.parametrize("onednn,bfc", [(False, False), (True, False)])  # "auto": TensorFlow's op / banded
+def test_lrn_banded_implementation_equals_tf_nn_lrn_on_every_machine(rng, cpu_kind, params, onednn, bfc):
+    cpu_kind(onednn, bfc=bfc)
+    x = (rng.standard_normal((3, 8, 8, 64)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(**params, implementation="banded")
+    run, (y, grad), weights = graph_lrn(layer, x)  # a training call: the same form, its gradient by autodiff
+    training_ops = {node.op for node in run.get_concrete_function(tf.constant(x)).graph.as_graph_def().node}
+    inference = tf.function(lambda x: layer(x, training=False)).get_concrete_function(tf.TensorSpec(x.shape))
+    for ops in (training_ops, {node.op for node in inference.graph.as_graph_def().node}):
+        assert "Conv2D" in ops and not {"LRN", "LRNGrad"} & ops
+    assert not compiled_nodes(run.get_concrete_function(tf.constant(x)))
+    expected, expected_grad = tf_lrn_and_gradient(layer, x, weights)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(inference(tf.constant(x)), expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-6)
 
 
@@ -219,12 +240,15 @@ def test_lrn_bfloat16_banded_form_gradient_equals_tensorflows(rng):
     np.testing.assert_allclose(grad, expected, rtol=0, atol=8 * 2 ** -8 * float(tf.reduce_max(tf.abs(expected))))
 
 
-@pytest.mark.parametrize("amx", [True, False])
+@pytest.mark.parametrize("implementation,amx,in_bfloat16", [("auto", True, True), ("auto", False, False),
+                                                             ("banded", True, True), ("banded", False, True)])
 @pytest.mark.parametrize("training", [True, False])
-def test_lrn_auto_under_mixed_bfloat16_runs_in_bfloat16_on_amx_only(rng, cpu_kind, amx, training):
+def test_lrn_under_mixed_bfloat16_runs_in_bfloat16_on_amx_or_when_banded(rng, cpu_kind, implementation, amx,
+                                                                         in_bfloat16, training):
+    # "auto" computes in bfloat16 where it measured faster (AMX); "banded" names the form, on every machine.
     cpu_kind(onednn=True, amx=amx)
     x = (rng.standard_normal((3, 8, 8, 64)) * 100).astype(np.float32)
-    layer = LocalResponseNormalization(dtype="mixed_bfloat16")
+    layer = LocalResponseNormalization(dtype="mixed_bfloat16", implementation=implementation)
     if training:
         run, (y, _), _ = graph_lrn(layer, x)
         concrete = run.get_concrete_function(tf.constant(x))
@@ -233,12 +257,13 @@ def test_lrn_auto_under_mixed_bfloat16_runs_in_bfloat16_on_amx_only(rng, cpu_kin
         y = concrete(tf.constant(x))
     nodes = concrete.graph.as_graph_def().node
     convolutions = [tf.dtypes.as_dtype(n.attr["T"].type) for n in nodes if n.op == "Conv2D"]
-    assert convolutions == [tf.bfloat16 if amx else tf.float32] and not {"LRN", "LRNGrad"} & {n.op for n in nodes}
+    assert convolutions == [tf.bfloat16 if in_bfloat16 else tf.float32]
+    assert not {"LRN", "LRNGrad"} & {n.op for n in nodes}
     casts = [tf.dtypes.as_dtype(n.attr["DstT"].type) for n in nodes if n.op == "Cast"]
-    assert (tf.float32 in casts) == (not amx or training)  # only the loss's cast where bfloat16 throughout
+    assert (tf.float32 in casts) == (not in_bfloat16 or training)  # only the loss's cast where bfloat16 throughout
     assert y.dtype == tf.bfloat16
     seen = tf.cast(tf.cast(x, tf.bfloat16), tf.float64).numpy()  # what autocasting feeds it
-    rtol = BFLOAT16_BANDED_RTOL if amx else 2 ** -8  # in float32, only the final rounding
+    rtol = BFLOAT16_BANDED_RTOL if in_bfloat16 else 2 ** -8  # in float32, only the final rounding
     np.testing.assert_allclose(tf.cast(y, tf.float64), numpy_lrn_caffe(seen), rtol=rtol, atol=1e-30)
 
 
@@ -279,8 +304,9 @@ def test_lrn_under_mixed_bfloat16_normalises_in_float32_without_amx(rng, cpu_kin
 
 
 @pytest.mark.parametrize("kwargs", [{"depth_radius": 1, "bias": 2.0, "alpha": 1e-2, "beta": 0.5},
-                                    {"implementation": "standard"}, {"implementation": "xla"}],
-                         ids=["parameters", "standard", "xla"])
+                                    {"implementation": "standard"}, {"implementation": "banded"},
+                                    {"implementation": "xla"}],
+                         ids=["parameters", "standard", "banded", "xla"])
 def test_lrn_layer_contract(kwargs, tmp_path):
     run_layer_test(LocalResponseNormalization, kwargs, (2, 6, 6, 8), tmp_path, expected_output_shape=(2, 6, 6, 8),
                    input_range=(-10.0, 10.0))

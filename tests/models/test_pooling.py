@@ -158,6 +158,16 @@ def test_bfloat16_gradient_equals_maxpoolgrad(rng):
     np.testing.assert_array_equal(tf.cast(grad, tf.float32), tf.cast(expected_grad, tf.float32))
 
 
+def test_banded_pool_trains_with_tensorflows_gradient_where_auto_compiles_it(rng, cpu_kind):
+    cpu_kind(onednn=False)  # "auto" compiles the max-pool gradient here; "banded" is an LRN form
+    x = relu_input(rng, (2, 9, 9, 4))
+    for implementation, compiled in (("auto", True), ("banded", False)):
+        layer = MaxPooling2D(3, 1, padding="same", implementation=implementation)
+        run, (y, grad, weights) = traced_pool_and_gradient(layer, x, training=True)
+        assert bool(compiled_nodes(run.get_concrete_function(tf.constant(x)))) == compiled, implementation
+        np.testing.assert_array_equal(y, tf.nn.max_pool2d(x, 3, 1, "SAME"))
+
+
 @pytest.mark.parametrize("kwargs,output_shape", [
     ({"pool_size": (2, 3), "strides": (1, 2), "padding": "same", "implementation": "xla"}, (2, 9, 5, 4)),
     ({"pool_size": 3, "strides": 2, "implementation": "standard"}, (2, 4, 4, 4)),

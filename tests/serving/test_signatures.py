@@ -1,6 +1,8 @@
-"""SavedModel version numbering next to versions a test lays out by hand."""
+"""SavedModel version numbering next to versions a test lays out by hand; the exports' LRN forms."""
 
 import os
+import subprocess
+import sys
 
 import keras
 import pytest
@@ -63,3 +65,33 @@ def test_exporting_next_to_1_and_3_writes_4_and_leaves_both(tmp_path, tiny_model
     assert (base / "3" / "saved_model.pb").exists() and not (base / "3" / "marker").exists()
     assert _markers(base) == {"1": "1/", "latest": "latest/", ".tmp-old": ".tmp-old/"}
     assert signatures.version_dirs(str(base)) == [1, 3, 4]
+
+
+# --- Which LRN form each export holds -------------------------------------------------------------
+
+
+def test_every_export_has_one_lrn_form_and_it_is_no_machine_choice():
+    from inception_tf.models import kernels
+    from inception_tf.serving.formats import FORMATS, QUANTIZATIONS
+
+    exports = {("savedmodel", precision) for precision in signatures.PRECISIONS}
+    exports |= {(format, precision) for format in FORMATS for precision in ("float32", *QUANTIZATIONS)}
+    assert set(signatures.LRN_FORMS) == exports
+    # Named forms only: "auto" would make the graph depend on the exporting machine, "xla" on a compiled kernel.
+    assert set(signatures.LRN_FORMS.values()) <= set(kernels.IMPLEMENTATIONS) - {"auto", "xla"}
+    for (format, precision), implementation in signatures.LRN_FORMS.items():
+        assert signatures.lrn_form(format, precision) == implementation
+
+
+@pytest.mark.parametrize("format,precision", [("onnx", "bfloat16"), ("savedmodel", "int8"), ("coreml", "float32")])
+def test_an_export_that_does_not_exist_has_no_lrn_form(format, precision):
+    with pytest.raises(ValueError, match=f"No {format} export at precision '{precision}'.*"
+                                         f"Received: format='{format}', precision='{precision}'"):
+        signatures.lrn_form(format, precision)
+
+
+def test_the_lrn_forms_import_neither_keras_nor_tensorflow():
+    code = ("import sys; from inception_tf.serving import signatures; signatures.lrn_form('onnx');"
+            "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
