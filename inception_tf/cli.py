@@ -305,15 +305,16 @@ def _add_export_parsers(commands):
     parser.set_defaults(handler=_export)
 
     parser = commands.add_parser(
-        "predict", help="classify image files: the ImageNet GoogLeNet, a trained model, or a SavedModel",
+        "predict", help="classify image files: the ImageNet GoogLeNet, a trained model, a SavedModel or an export",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=("Print the top classes and scores for each image, from `imagenet` (Caffe's pretrained "
                      "GoogLeNet, downloaded once), a .onnx/.weights.h5 file of its weights, a .keras file or run "
-                     "directory, or an exported SavedModel (saved_models/NAME)."),
+                     "directory, an exported SavedModel (saved_models/NAME), or an exported .onnx/.tflite file. "
+                     "Each image is prepared with the test-time geometry the model records."),
     )
     parser.add_argument("--model", required=True,
-                        help="imagenet, a weights file, a .keras file, a run directory, or a SavedModel base path "
-                             "(saved_models/NAME) or version directory")
+                        help="imagenet, a weights file, a .keras file, a run directory, a SavedModel base path "
+                             "(saved_models/NAME) or version directory, or an exported .onnx/.tflite file")
     parser.add_argument("--version", type=_positive_int, default=None, help="default: the highest")
     parser.add_argument("--top-k", type=_positive_int, default=5)
     parser.add_argument("images", nargs="+", help="JPEG, PNG, GIF or BMP files")

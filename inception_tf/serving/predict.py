@@ -126,14 +126,10 @@ def classify(model, image_paths, top_k=5, version=None):
     """
     from inception_tf.serving import runtimes
 
-    if runtimes.is_export(model):
-        return _no_version(version, model) or runtimes.classify_files(model, image_paths, top_k=top_k)
-    if is_keras_source(model):
-        return _no_version(version, model) or predict_keras(load_keras_source(model), image_paths, top_k=top_k)
+    if runtimes.is_export(model) or is_keras_source(model):
+        if version is not None:
+            raise ValueError(f"version applies to SavedModels only; {model!r} is not one.")
+        if runtimes.is_export(model):
+            return runtimes.classify_files(model, image_paths, top_k=top_k)
+        return predict_keras(load_keras_source(model), image_paths, top_k=top_k)
     return predict_files(model, image_paths, version=version, top_k=top_k)
-
-
-def _no_version(version, model):
-    if version is not None:
-        raise ValueError(f"version applies to SavedModels only; {model!r} is not one.")
-    return None

@@ -43,7 +43,13 @@ def is_export(path):
         return True
     if not path.endswith(formats.FORMATS["onnx"]) or not os.path.isfile(path):
         return False
-    return [value.name for value in _onnx_session(path).get_inputs()] == [IMAGES_INPUT]
+    from onnxruntime.capi import onnxruntime_pybind11_state as errors
+
+    try:
+        inputs = _onnx_session(path).get_inputs()
+    except (errors.InvalidProtobuf, errors.InvalidGraph, errors.Fail):  # not a model: the weights loader says why
+        return False
+    return [value.name for value in inputs] == [IMAGES_INPUT]
 
 
 def _check_entry(entry, where):
