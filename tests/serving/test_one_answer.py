@@ -182,3 +182,30 @@ def test_a_model_without_preprocessing_is_refused_with_what_to_pass(tmp_path, ph
     assert not os.path.exists(tmp_path / "plain") and not os.path.exists(tmp_path / "plain.onnx")
     wrapped = keras.Sequential([keras.Input((32, 32, 3)), ImagePreprocessing("tf", geometry="crop"), model])
     assert model_record(wrapped).geometry == "crop"  # the way the message names works
+
+
+def test_exports_state_the_record_they_were_made_with(trained_here, imagenet_ways):
+    import json
+
+    _, ways = trained_here
+    version = ways["SavedModel"] + "/1"
+    with open(os.path.join(version, "assets", "model_record.json")) as handle:
+        assert json.load(handle) == {"preprocessing": "tf", "geometry": "square", "image_size": 32}
+    metadata = ort.InferenceSession(imagenet_ways[0]["ONNX export"]).get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["model_record"]) == {"preprocessing": "caffe", "geometry": "crop", "image_size": 224}
+    with open(ways["LiteRT export"].replace(".tflite", ".model_record.json")) as handle:
+        assert {key: value for key, value in json.load(handle).items() if key != "lrn"} == {
+            "preprocessing": "tf", "geometry": "square", "image_size": 32}
+
+
+def test_an_onnx_export_from_before_the_record_is_prepared_as_a_central_square(trained_here, photos, tmp_path):
+    model, ways = trained_here
+    graph = onnx.load(ways["ONNX export"])
+    kept = [prop for prop in graph.metadata_props if prop.key != "model_record"]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    old = str(tmp_path / "old.onnx")
+    onnx.save(graph, old)
+    paths, pixels = photos
+    expected = np.asarray(model.predict(np.stack([_central_square(image, 32) for image in pixels]), verbose=0))
+    _check_rows(predict.classify(old, paths, top_k=5), paths, expected, [f"digit {i}" for i in range(10)], "old ONNX")
