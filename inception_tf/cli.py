@@ -11,10 +11,21 @@ import os
 import shlex
 import sys
 
+from inception_tf.geometry import CROP_COUNTS, MODEL_PROTOCOL
 from inception_tf.models.recipes import MODELS
 from inception_tf.serving.formats import DEFAULT_CALIBRATION_IMAGES, FORMATS, QUANTIZATIONS
 from inception_tf.serving.signatures import PRECISIONS
 from inception_tf.training.config import DEFAULT_DATASET, TrainConfig
+
+
+def _protocol(text):
+    """An `--crops` value: `model` (None, the model's own geometry) or a crop count."""
+    if text == MODEL_PROTOCOL:
+        return None
+    if text not in {str(count) for count in CROP_COUNTS}:
+        choices = ", ".join([MODEL_PROTOCOL, *map(str, CROP_COUNTS)])
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {choices})")
+    return int(text)
 
 
 def _positive_int(text):
@@ -164,11 +175,7 @@ def _export_options(args):
 def _predict(args):
     from inception_tf.serving import predict
 
-    if predict.is_keras_source(args.model):
-        model, class_names = predict.load_keras_source(args.model)
-        rows = predict.predict_keras(model, args.images, top_k=args.top_k, class_names=class_names)
-    else:
-        rows = predict.predict_files(args.model, args.images, version=args.version, top_k=args.top_k)
+    rows = predict.classify(args.model, args.images, top_k=args.top_k, version=args.version)
     for image, top in rows:
         print(image)
         for rank, (name, score) in enumerate(top, 1):
@@ -223,11 +230,13 @@ def _evaluate(args):
 
 def _add_evaluate_parser(commands):
     parser = commands.add_parser(
-        "evaluate", help="top-1/top-5 with the paper's 1, 10 or 144 test crops",
+        "evaluate", help="top-1/top-5 with the model's own test-time geometry or the paper's 1, 10 or 144 crops",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
-            "Evaluate a model on a dataset split, averaging softmax over 1, 10 or 144 crops per "
-            "image (Szegedy et al. 2014, Table 3). With --output, results are saved after each "
+            "Evaluate a model on a dataset split: by default one input per image, prepared with the test-time "
+            "geometry the model records (a model trained here: its test split's central square; Caffe's "
+            "ImageNet weights: their centre crop); with --crops 1, 10 or 144, softmax averaged over the "
+            "paper's crops (Szegedy et al. 2014, Table 3). With --output, results are saved after each "
             "protocol and a rerun skips protocols already saved."
         ),
     )
@@ -235,7 +244,9 @@ def _add_evaluate_parser(commands):
                         help="imagenet, a .onnx/.weights.h5 weights file, a .keras file or a run directory")
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="tfds name, digits, or folder:PATH")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--crops", type=int, nargs="+", choices=(1, 10, 144), default=[1])
+    parser.add_argument("--crops", type=_protocol, nargs="+", default=[None],
+                        metavar="{" + ",".join([MODEL_PROTOCOL, *map(str, CROP_COUNTS)]) + "}",
+                        help="protocols to run, in order: model (the model's own geometry) or crops per image")
     parser.add_argument("--batch-size", type=_positive_int, default=144, help="crops per call (1 and 10 crops)")
     parser.add_argument("--limit", type=_positive_int, default=None, help="only the first LIMIT images")
     parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
@@ -294,15 +305,16 @@ def _add_export_parsers(commands):
     parser.set_defaults(handler=_export)
 
     parser = commands.add_parser(
-        "predict", help="classify image files: the ImageNet GoogLeNet, a trained model, or a SavedModel",
+        "predict", help="classify image files: the ImageNet GoogLeNet, a trained model, a SavedModel or an export",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=("Print the top classes and scores for each image, from `imagenet` (Caffe's pretrained "
                      "GoogLeNet, downloaded once), a .onnx/.weights.h5 file of its weights, a .keras file or run "
-                     "directory, or an exported SavedModel (saved_models/NAME)."),
+                     "directory, an exported SavedModel (saved_models/NAME), or an exported .onnx/.tflite file. "
+                     "Each image is prepared with the test-time geometry the model records."),
     )
     parser.add_argument("--model", required=True,
-                        help="imagenet, a weights file, a .keras file, a run directory, or a SavedModel base path "
-                             "(saved_models/NAME) or version directory")
+                        help="imagenet, a weights file, a .keras file, a run directory, a SavedModel base path "
+                             "(saved_models/NAME) or version directory, or an exported .onnx/.tflite file")
     parser.add_argument("--version", type=_positive_int, default=None, help="default: the highest")
     parser.add_argument("--top-k", type=_positive_int, default=5)
     parser.add_argument("images", nargs="+", help="JPEG, PNG, GIF or BMP files")

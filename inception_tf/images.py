@@ -1,6 +1,9 @@
-"""Image geometry shared by the training pipelines, SavedModel exports and evaluation (TensorFlow ops)."""
+"""Image geometry shared by the training pipelines, SavedModel exports, predict and evaluation (TensorFlow ops)."""
 
 import tensorflow as tf
+
+from inception_tf.crops import make_crops
+from inception_tf.geometry import SQUARE, check_geometry
 
 
 def _central_square(images):
@@ -28,8 +31,8 @@ def to_channels(image, channels):
 def resize_image(image, image_size, channels=3):
     """Decoded images to the model's input: central square, resized, `channels` channels.
 
-    The one definition of test-time geometry, used by the pipelines and inside
-    exported SavedModels.
+    The `"square"` geometry (`inception_tf.geometry`), which the training
+    pipelines apply to every image.
 
     Args:
         image: uint8 or float tensor `(height, width, channels_in)` or a batch
@@ -43,3 +46,37 @@ def resize_image(image, image_size, channels=3):
     image = to_channels(image, channels)
     image = tf.image.resize(_central_square(image), (image_size, image_size), method="bilinear")
     return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def prepare_images(images, image_size, geometry, channels=3):
+    """Decoded images to a model's input by its test-time geometry (`inception_tf.geometry`).
+
+    The one function that applies a model's recorded geometry: the SavedModel
+    signatures, `predict`, `evaluate` without `crops`, the int8 calibration
+    images and the ONNX/LiteRT client all call it.
+
+    Args:
+        images: uint8 or float tensor `(height, width, channels_in)` or a batch
+            `(batch_size, height, width, channels_in)`, values in [0, 255].
+        image_size: int. Output height and width.
+        geometry: str. `"square"` (`resize_image`) or `"crop"` (the paper's
+            single centre crop, `inception_tf.crops.make_crops(..., crops=1)`).
+        channels: int. Output channels (grayscale becomes RGB). Defaults to 3.
+
+    Returns:
+        float32 `([batch_size,] image_size, image_size, channels)`, values in [0, 255].
+    """
+    check_geometry(geometry)
+    if geometry == SQUARE:
+        return resize_image(images, image_size, channels)
+    images = to_channels(tf.convert_to_tensor(images), channels)
+
+    def centre_crop(image):
+        return make_crops(image, image_size, 1)[0]
+
+    if images.shape.rank == 3:
+        cropped = centre_crop(images)
+    else:
+        cropped = tf.map_fn(centre_crop, images, fn_output_signature=tf.TensorSpec(
+            (image_size, image_size, channels), tf.float32))
+    return tf.clip_by_value(cropped, 0.0, 255.0)

@@ -56,8 +56,28 @@ def is_keras_source(model):
     return os.path.isdir(model) and os.path.exists(os.path.join(model, FILES["model"]))
 
 
+def load_keras_source(source):
+    """The `keras.Model` that `is_keras_source(source)` names, its record complete (geometry, class names).
+
+    `imagenet` (or another published name) and weights files (`.onnx` of the
+    zoo's layout, `.weights.h5`) build GoogLeNet on those weights; a `.keras`
+    file or a run directory loads its model (`load_model`).
+    """
+    from inception_tf.models.published_weights import PUBLISHED
+
+    if source in PUBLISHED or str(source).endswith((".onnx", ".weights.h5")):
+        from inception_tf.models.googlenet import GoogLeNet
+
+        return GoogLeNet(weights=source)
+    return load_model(source)
+
+
 def load_model(path):
     """A Keras model from a `.keras` file, or from a run directory's `model.keras`.
+
+    A run directory's class names (`metrics.json`) complete the model's record
+    (`inception_tf.models.preprocessing.model_record`) where its file, from an
+    earlier version, lacks them.
 
     Raises:
         FileNotFoundError: no such file.
@@ -66,7 +86,8 @@ def load_model(path):
     import keras
 
     register_layers()
-    if os.path.isdir(path):
+    run_dir = path if os.path.isdir(path) else None
+    if run_dir:
         path = os.path.join(path, FILES["model"])
     if not os.path.exists(path):
         raise FileNotFoundError(f"No model file at {path!r}.")
@@ -74,6 +95,17 @@ def load_model(path):
         raise ValueError(f"{path!r} is not a .keras file (a zip archive): it is corrupt, truncated, or another "
                          f"format.")
     try:
-        return keras.models.load_model(path)
+        model = keras.models.load_model(path)
     except (ValueError, OSError) as error:
         raise ValueError(f"Cannot load a Keras model from {path!r}: {error}") from None
+    if run_dir:
+        _complete_class_names(model, class_names(run_dir))
+    return model
+
+
+def _complete_class_names(model, names):
+    """Records `names` in `model` where it carries preprocessing without class names."""
+    from inception_tf.models.preprocessing import has_preprocessing, model_record, set_model_record
+
+    if names and has_preprocessing(model) and model_record(model).class_names is None:
+        set_model_record(model, class_names=names)

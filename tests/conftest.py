@@ -35,7 +35,7 @@ def tfds_dir(tmp_path_factory):
 def zoo_files(tmp_path_factory):
     """`zoo_files(**kwargs)` -> (Caffe-named weights, path) of a zoo-layout ONNX file (tests/models/zoo_onnx.py).
 
-    `kwargs` go to `zoo_onnx.write` (`seed`, `classifier_std`, `layout`, `spatial`, `changes`); each
+    `kwargs` go to `zoo_onnx.write` (`seed`, `classifier_std`, `bias_std`, `layout`, `spatial`, `changes`); each
     distinct set is written once per session, under the zoo's file name `googlenet-7.onnx`.
     """
     from tests.models import zoo_onnx

@@ -112,6 +112,6 @@ def test_evaluate_with_a_converted_weights_file_matches_onnxruntime(converted, s
         tf.io.write_file(str(tmp_path / "data" / "test" / f"n{label:04d}" / f"{i}.png"), tf.io.encode_png(image))
     assert main(["evaluate", "--model", weights_file, "--dataset", f"folder:{tmp_path / 'data'}"]) == 0
     out = capsys.readouterr().out.splitlines()
-    result = json.loads("\n".join(out[out.index("{"):]))["1"]
-    assert result["images"] == 4 and result["k"] == 5
+    result = json.loads("\n".join(out[out.index("{"):]))["model"]  # the weights' own protocol: their centre crop
+    assert result["geometry"] == "crop" and result["images"] == 4 and result["k"] == 5
     assert result["top1_accuracy"] == 0.5 and result["top5_accuracy"] == 1.0

@@ -19,19 +19,28 @@ import tensorflow as tf
 
 from inception_tf import cli, files
 from inception_tf.models import published_weights
-from inception_tf.serving import predict
+from inception_tf.serving import image_files, predict
 from inception_tf.training import train as training
 from tests.models import weights_files
 
 
 @pytest.fixture(scope="module")
 def tiny_keras(tmp_path_factory):
-    """A `.keras` file of a 3-class model on 8x8 RGB images."""
-    inputs = keras.Input((8, 8, 3))
-    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    """A `.keras` file of a 3-class model on 8x8 RGB images in [0, 255] (`ImagePreprocessing("tf")`)."""
+    from inception_tf import ImagePreprocessing
+
     path = str(tmp_path_factory.mktemp("models") / "tiny.keras")
-    keras.Model(inputs, outputs).save(path)
+    _plain_model(ImagePreprocessing("tf")).save(path)
     return path
+
+
+def _plain_model(*front):
+    """A 3-class softmax model on 8x8 RGB images, with the `front` layers first."""
+    inputs = keras.Input((8, 8, 3))
+    x = inputs
+    for layer in front:
+        x = layer(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
 
 
 def _raise(error):
@@ -48,7 +57,7 @@ def _offline(tmp_path, monkeypatch):
 
 
 def _refuse_reads(monkeypatch):
-    monkeypatch.setattr(predict, "open", _raise(PermissionError(errno.EACCES, "Permission denied", "image.png")),
+    monkeypatch.setattr(image_files, "open", _raise(PermissionError(errno.EACCES, "Permission denied", "image.png")),
                         raising=False)
 
 
@@ -92,6 +101,18 @@ CASES = [
      r"old\.weights\.h5 was converted by a previous version of inception_tf .* inception-tf convert googlenet-7\.onnx"),
     ("unknown weights record", ["train", "--weights", "imagenet21k", "--data-dir", "{tfds}", "--output-dir", "{tmp}/r"],
      None, 2, r"Unknown published weights 'imagenet21k'; known: 'imagenet'"),
+    ("model without preprocessing", ["predict", "--model", "{tmp}/plain.keras", "{tmp}/image.png"],
+     lambda tmp, patch: _plain_model().save(str(tmp / "plain.keras")), 2,
+     r"Model '.*' has no ImagePreprocessing layer.*Build it with include_preprocessing=True"),
+    ("version of a .keras file", ["predict", "--model", "{keras}", "--version", "2", "{tmp}/image.png"], None, 2,
+     r"version applies to SavedModels only; '.*tiny\.keras' is not one"),
+    ("corrupt .onnx to predict with", ["predict", "--model", "{tmp}/corrupt.onnx", "{tmp}/image.png"], None, 2,
+     r"corrupt\.onnx' is not a readable ONNX model"),
+    ("missing LiteRT export", ["predict", "--model", "{tmp}/missing.tflite", "{tmp}/image.png"], None, 2,
+     r"No export at '.*missing\.tflite'"),
+    ("LiteRT export without its record", ["predict", "--model", "{tmp}/alone.tflite", "{tmp}/image.png"],
+     lambda tmp, patch: (tmp / "alone.tflite").write_bytes(b"TFL3"), 2,
+     r"alone\.model_record\.json' is missing: a LiteRT file keeps its test-time geometry in that sidecar"),
     ("missing image", ["predict", "--model", "{keras}", "--top-k", "3", "{tmp}/missing.png"], None, 2,
      r"Image file '.*missing\.png' does not exist"),
     ("directory for an image", ["predict", "--model", "{keras}", "--top-k", "3", "{tmp}/a_directory.png"], None, 2,

@@ -1,6 +1,6 @@
 """Evaluation helpers: the GoogLeNet paper's test-time crops (`crops`)."""
 
-from inception_tf.evaluation.crops import (
+from inception_tf.crops import (
     BOX_FIELDS,
     CROP_COUNTS,
     crop_boxes,

@@ -1,16 +1,21 @@
-"""Test-time evaluation with the paper's 1, 10 or 144 crops (Szegedy et al. 2014, Table 3).
+"""Test-time evaluation: the model's own protocol, or the paper's 1, 10 or 144 crops (Szegedy et al. 2014, Table 3).
 
-For each image of a dataset split: its crops (`inception_tf.evaluation.crops`,
-geometry scaled to the model's square input side), the model's class
-probabilities for every crop, their mean over the crops, then top-1 and top-5
-against the label. Images come raw (unresized) from the same sources as the
-training pipelines: tensorflow-datasets names, `"digits"`, `"folder:PATH"`.
+For each image of a dataset split: its crops, the model's class probabilities
+for every crop, their mean over the crops, then top-1 and top-5 against the
+label. Images come raw (unresized) from the same sources as the training
+pipelines: tensorflow-datasets names, `"digits"`, `"folder:PATH"`.
 
-Note on `crops=1`: it resizes the shorter side to `image_size * 256 / 224` and
-takes the central square, as the paper does. The training pipeline's test split
-instead resizes the central square of the image straight to `image_size`, so
-`evaluate(..., crops=1)` is not `model.evaluate` on `make_dataset(split="test")`;
-it equals `model.evaluate` on the images `make_crops(image, image_size, 1)`.
+Protocols:
+- `crops=None` (the default, reported as `"model"`): one input per image,
+  prepared with the test-time geometry the model records
+  (`inception_tf.images.prepare_images`), as `predict` and the exports
+  prepare it. For a model trained here that is its training pipeline's test
+  path (the central square resized), so the result is the run's own test
+  accuracy; for Caffe's ImageNet weights it is their single centre crop.
+- `crops=1, 10, 144`: exactly the paper's protocols (`inception_tf.crops`,
+  geometry scaled to the model's square input side), whatever the model
+  records. `crops=1` resizes the shorter side to `image_size * 256 / 224` and
+  takes the central square.
 
 With fewer than 5 classes "top-5" is top-`min(5, classes)` (the report's `k`).
 
@@ -27,7 +32,8 @@ import time
 import numpy as np
 
 from inception_tf import files
-from inception_tf.evaluation.crops import CROP_COUNTS, make_crops
+from inception_tf.crops import make_crops
+from inception_tf.geometry import CROP_COUNTS, MODEL_PROTOCOL
 
 TOP_K = 5
 # Crops per model call for 1 and 10 crops (whole images per batch); 144 crops are one image.
@@ -78,20 +84,31 @@ def _input_size(model):
 
 
 def _check_crops(crops):
+    if crops is None:
+        return None
     if isinstance(crops, bool) or not isinstance(crops, (int, np.integer)) or int(crops) not in CROP_COUNTS:
-        raise ValueError(f"crops must be one of {CROP_COUNTS}. Received: crops={crops!r}")
+        raise ValueError(f"crops must be None (the model's own geometry) or one of {CROP_COUNTS}. "
+                         f"Received: crops={crops!r}")
     return int(crops)
 
 
-def _batches(images, image_size, channels, crops, images_per_batch, limit):
+def protocol_key(crops):
+    """The report's key of a protocol: `"model"` for `crops=None`, else the crop count as a string."""
+    return MODEL_PROTOCOL if crops is None else str(crops)
+
+
+def _batches(images, image_size, channels, crops, geometry, images_per_batch, limit):
+    """Batches `(images, crops, size, size, channels)` and labels; `crops=None` is one input by `geometry`."""
     import tensorflow as tf
 
-    from inception_tf.images import to_channels
+    from inception_tf.images import prepare_images, to_channels
 
     if limit is not None:
         images = images.take(limit)
 
     def to_crops(image, label):
+        if crops is None:
+            return prepare_images(image, image_size, geometry, channels)[None], label
         return make_crops(to_channels(image, channels), image_size, crops), label
 
     return images.map(to_crops, num_parallel_calls=tf.data.AUTOTUNE).batch(images_per_batch).prefetch(2)
@@ -108,13 +125,16 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
     """One protocol on an already loaded split; see `evaluate`."""
     import keras
 
+    from inception_tf.models.googlenet import inference_model
+    from inception_tf.models.preprocessing import model_record
+
     crops = _check_crops(crops)
     image_size, channels = _input_size(model)
-    if isinstance(model.output, dict):
-        from inception_tf.models.googlenet import inference_model
-
-        model = inference_model(model)
-    images_per_batch = max(1, int(batch_size) // crops)
+    model = inference_model(model)
+    # The model's own protocol needs its record (refused without one); the paper's crops are given.
+    geometry = model_record(model).geometry if crops is None else None
+    per_image = crops or 1
+    images_per_batch = max(1, int(batch_size) // per_image)
     target = num_images if limit is None else (min(limit, num_images) if num_images else limit)
     bar = None
     if progress:
@@ -123,14 +143,14 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
     top1 = top5 = seen = 0
     k = None
     start = time.perf_counter()
-    for batch, labels in _batches(images, image_size, channels, crops, images_per_batch, limit):
+    for batch, labels in _batches(images, image_size, channels, crops, geometry, images_per_batch, limit):
         count = int(batch.shape[0])
-        flat = np.reshape(batch.numpy(), (count * crops, image_size, image_size, channels))
+        flat = np.reshape(batch.numpy(), (count * per_image, image_size, image_size, channels))
         scores = np.asarray(model.predict_on_batch(flat), np.float64)
         if from_logits:
             scores = np.exp(scores - scores.max(axis=1, keepdims=True))
             scores /= scores.sum(axis=1, keepdims=True)
-        probabilities = scores.reshape(count, crops, -1).mean(axis=1)  # (count, classes)
+        probabilities = scores.reshape(count, per_image, -1).mean(axis=1)  # (count, classes)
         k = min(TOP_K, probabilities.shape[1])
         labels = labels.numpy()
         top1 += int(_top_k_correct(probabilities, labels, 1).sum())
@@ -144,7 +164,8 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
     if seen == 0:
         raise ValueError("The split holds no images to evaluate (check split and limit).")
     return {
-        "crops": crops, "images": seen, "k": k, "seconds": seconds,
+        "crops": crops, "geometry": geometry if crops is None else "paper crops", "images": seen, "k": k,
+        "seconds": seconds,
         "images_per_second": seen / seconds if seconds > 0 else None,
         "top1_accuracy": top1 / seen, "top1_error": 1 - top1 / seen,
         "top5_accuracy": top5 / seen, "top5_error": 1 - top5 / seen,
@@ -167,18 +188,20 @@ def _read_report(path, header):
     return report
 
 
-def evaluate(model, dataset, split, crops=1, batch_size=DEFAULT_BATCH_SIZE, data_dir=None, limit=None,
+def evaluate(model, dataset, split, crops=None, batch_size=DEFAULT_BATCH_SIZE, data_dir=None, limit=None,
              report_path=None, progress=True, from_logits=False, model_id=None):
-    """Top-1 and top-5 accuracy and error of `model` with 1, 10 or 144 crops per image.
+    """Top-1 and top-5 accuracy and error of `model`: its own protocol, or 1, 10 or 144 crops per image.
 
     Args:
-        model: a Keras model taking RGB (or grey) pixels in [0, 255], input
+        model: a Keras model starting with `ImagePreprocessing` (which records
+            its test-time geometry), taking RGB (or grey) pixels in [0, 255], input
             `(batch, size, size, channels)`, output `(batch, classes)`
             probabilities (logits with `from_logits=True`); a dict output
             (auxiliary heads) is evaluated on its `"main"` output.
         dataset: a tensorflow-datasets name, `"digits"` or `"folder:PATH"`.
         split: str, e.g. `"test"`, `"validation"`.
-        crops: 1, 10 or 144, or a sequence of them (protocols run in order).
+        crops: None (the model's own geometry, one input per image), 1, 10 or
+            144, or a sequence of them (protocols run in order). Defaults to None.
         batch_size: int. Crops per model call for 1 and 10 crops, rounded down
             to whole images; an image's 144 crops are always one call.
         data_dir: tensorflow-datasets data directory (default: its own).
@@ -190,17 +213,18 @@ def evaluate(model, dataset, split, crops=1, batch_size=DEFAULT_BATCH_SIZE, data
         model_id: str or None. Names the model in the report (default: `model.name`).
 
     Returns:
-        For one `crops` value a dict: `crops`, `images`, `k` (the top-k used for
+        For one `crops` value a dict: `crops`, `geometry` (the model's for
+            `crops=None`, else `"paper crops"`), `images`, `k` (the top-k used for
         "top-5": `min(5, classes)`), `seconds`, `images_per_second`,
         `top1_accuracy`, `top1_error`, `top5_accuracy`, `top5_error`. For a
-        sequence, a dict from crop count to such a dict.
+        sequence, a dict from crop count (None for the model's protocol) to such a dict.
 
     Raises:
         ValueError: bad `crops`, `batch_size` or `limit`, a non-square model
             input, unknown dataset or split, missing manual downloads, or a
             report written for another model, dataset, split or limit.
     """
-    several = not isinstance(crops, (int, np.integer))
+    several = not (crops is None or isinstance(crops, (int, np.integer)))
     protocols = [_check_crops(c) for c in (crops if several else [crops])]
     for name, value in (("batch_size", batch_size), ("limit", limit)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
@@ -210,7 +234,7 @@ def evaluate(model, dataset, split, crops=1, batch_size=DEFAULT_BATCH_SIZE, data
     images, num_images = load_images(dataset, split, data_dir)
     results = {}
     for count in protocols:
-        key = str(count)
+        key = protocol_key(count)
         if key not in report["protocols"]:
             report["protocols"][key] = evaluate_protocol(
                 model, images, count, num_images=num_images, batch_size=batch_size, limit=limit,
@@ -219,7 +243,7 @@ def evaluate(model, dataset, split, crops=1, batch_size=DEFAULT_BATCH_SIZE, data
             if report_path:
                 files.write_json(report_path, report)
         elif progress:
-            print(f"{count} crops: already in {report_path}, skipped")
+            print(f"{'the model protocol' if count is None else f'{count} crops'}: already in {report_path}, skipped")
         results[count] = report["protocols"][key]
     return results if several else results[protocols[0]]
 
@@ -230,14 +254,14 @@ def table3(results):
     Args:
         results: dict from crop count (int or str) to `evaluate_protocol`'s dict.
     """
-    rows = sorted(results.values(), key=lambda row: row["crops"])
+    rows = sorted(results.values(), key=lambda row: row["crops"] or 0)
     ks = {row["k"] for row in rows}
     k = ks.pop() if len(ks) == 1 else TOP_K
     lines = [f"{'crops':>6} {'cost':>6} {f'top-{k} error':>12} {'top-1 error':>12} {'images':>7} {'images/s':>9}"]
     for row in rows:
         speed = row.get("images_per_second")
         lines.append(
-            f"{row['crops']:>6} {row['crops']:>6} {100 * row['top5_error']:>11.2f}% "
+            f"{row['crops'] or MODEL_PROTOCOL:>6} {row['crops'] or 1:>6} {100 * row['top5_error']:>11.2f}% "
             f"{100 * row['top1_error']:>11.2f}% {row['images']:>7} "
             f"{speed if speed is None else format(speed, '.1f'):>9}"
         )
@@ -255,11 +279,11 @@ def run_cli(model_path, dataset, split, crops, batch_size=DEFAULT_BATCH_SIZE, da
     """
     import json
 
+    from inception_tf import runs
     from inception_tf.models import kernels
-    from inception_tf.serving import predict
 
-    if predict.is_keras_source(model_path):
-        model, _ = predict.load_keras_source(model_path)  # imagenet, a weights file, .keras, a run directory
+    if runs.is_keras_source(model_path):
+        model = runs.load_keras_source(model_path)  # imagenet, a weights file, .keras, a run directory
         model = kernels.in_process_inference_kernels(model)  # never saved: compiled kernels where faster
     else:
         raise ValueError(
@@ -268,11 +292,11 @@ def run_cli(model_path, dataset, split, crops, batch_size=DEFAULT_BATCH_SIZE, da
         )
     model_id = model_path if model_path == "imagenet" else os.path.abspath(model_path)
     results = evaluate(
-        model, dataset, split, crops=list(crops), batch_size=batch_size, data_dir=data_dir, limit=limit,
+        model, dataset, split, crops=list(crops or [None]), batch_size=batch_size, data_dir=data_dir, limit=limit,
         report_path=report_path, from_logits=from_logits, model_id=model_id,
     )
     if report == "table3":
         print("\n".join(table3(results)))
     else:
-        print(json.dumps({str(c): r for c, r in results.items()}, indent=2, sort_keys=True))
+        print(json.dumps({protocol_key(c): r for c, r in results.items()}, indent=2, sort_keys=True))
     return results

@@ -195,7 +195,9 @@ def GoogLeNet(
             file or of a `.weights.h5` file from `inception-tf convert`; or a
             file saved with `model.save_weights`. ImageNet weights fit any
             input size and make the preprocessing Caffe's
-            (`ImagePreprocessing("caffe")`); with `classes` other than 1000 or
+            (`ImagePreprocessing("caffe")`), recording the weights' test-time
+            geometry (`"crop"`) and the ImageNet class names in that layer
+            (`inception_tf.models.preprocessing.model_record`); with `classes` other than 1000 or
             `include_top=False` every layer but the classifier (`logits`) is
             loaded, which starts fresh (fine-tuning). Defaults to None.
         input_tensor: optional Keras tensor to use as the model's input.
@@ -279,7 +281,9 @@ def GoogLeNet(
         x = MinimumSizeCheck(MIN_INPUT_SIZE, data_format=data_format, name="size_check")(x)  # sizes known at call
     if include_preprocessing:
         mode = preprocessing_mode or pretrained.preprocessing_mode(weights_source)
-        x = ImagePreprocessing(mode, data_format=data_format, name="preprocessing")(x)
+        geometry, class_names = pretrained.test_time(weights_source, include_top, classes)
+        x = ImagePreprocessing(mode, geometry=geometry, class_names=class_names, data_format=data_format,
+                               name="preprocessing")(x)
     if layout != data_format:
         # TensorFlow has no NCHW convolution on CPU: compute in NHWC.
         x = keras.layers.Permute((2, 3, 1), name="to_channels_last")(x)

@@ -157,6 +157,20 @@ def preprocessing_mode(source):
     return source.preprocessing if source else "tf"
 
 
+def test_time(source, include_top, classes):
+    """`(geometry, class_names)` a model built on `source` records: its record's, where it has one.
+
+    The geometry is the record's (how the weights were evaluated), else None (the
+    preprocessing mode's default); the class names are the record's when the model keeps
+    its classifier (`include_top` and the record's number of classes), else None.
+    """
+    record = source.record if source else None
+    if record is None:
+        return None, None
+    keeps_classifier = include_top and classes == record.num_classes
+    return record.geometry, (list(record.class_names()) if keeps_classifier else None)
+
+
 def _sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -14,9 +14,11 @@ auxiliary heads, dropout off) with two signatures:
 
 both returning `probabilities` `(batch, classes)`, `classes` int32
 `(batch, k)` (top-k indices), `scores` `(batch, k)` and, when class names
-are given, `class_names` string `(batch, k)`. Preprocessing (central square,
-resize) runs in the graph, with the same function as training; the model
-carries its own normalisation (`ImagePreprocessing`).
+are known, `class_names` string `(batch, k)`. The model's test-time geometry
+(`inception_tf.geometry`: central square or the paper's centre crop, as the
+model records it) runs in the graph through `inception_tf.images.prepare_images`,
+the function predict and evaluate call; the model carries its own
+normalisation (`ImagePreprocessing`), and `assets/model_record.json` states both.
 Class names travel as an asset (`assets/class_names.txt`), and the LRN form
 the graph holds as a file beside it (`assets/lrn_form.txt`, one line:
 `standard`, `banded` or `bfloat16_banded`); TF Serving warm-up requests as
@@ -43,10 +45,11 @@ import tensorflow as tf
 
 from inception_tf import files
 from inception_tf.checks import positive_int
-from inception_tf.images import resize_image
+from inception_tf.geometry import check_class_names
+from inception_tf.images import prepare_images
 from inception_tf.models.googlenet import inference_model
 from inception_tf.models.kernels import cpu_flags, resolve, using_kernels
-from inception_tf.models.preprocessing import has_preprocessing
+from inception_tf.models.preprocessing import model_record
 from inception_tf.serving.signatures import (
     BYTES_INPUT,
     BYTES_SIGNATURE,
@@ -54,11 +57,12 @@ from inception_tf.serving.signatures import (
     DEFAULT_TOP_K,
     IMAGES_INPUT,
     LRN_FORM_ASSET,
+    MODEL_RECORD_ASSET,
     PRECISIONS,
     SERVING_SIGNATURE,
     WARMUP_FILE,
-    check_class_names,
     lrn_form,
+    model_record_entry,
     next_version,
     resolve_version_dir,  # noqa: F401  (kept importable from here)
     version_dirs,  # noqa: F401
@@ -111,11 +115,6 @@ def computing_in(model, precision):
             layer.dtype_policy = policy
 
 
-def _legacy_normalize(images):
-    """[0, 255] -> [-1, 1], for models saved before they carried `ImagePreprocessing`."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
-
-
 def _input_geometry(model):
     shape = tuple(model.input_shape)
     if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
@@ -129,12 +128,11 @@ def _input_geometry(model):
 
 
 class _ServingHead:
-    """The graph shared by both signatures: preprocessing, the model, top-k, names."""
+    """The graph shared by both signatures: the model's test-time geometry, the model, top-k, names."""
 
-    def __init__(self, model, image_size, channels, top_k, table):
+    def __init__(self, model, image_size, channels, geometry, top_k, table):
         self.model, self.image_size, self.channels = model, image_size, channels
-        self.top_k, self.table = top_k, table
-        self.preprocess = tf.identity if has_preprocessing(model) else _legacy_normalize
+        self.geometry, self.top_k, self.table = geometry, top_k, table
 
     def check_batch(self, batch, name):
         # An empty batch would return empty outputs; say so instead.
@@ -181,7 +179,7 @@ class _ServingHead:
             tf.debugging.assert_greater_equal(images, 0.0, message="images: values must be in [0, 255]"),
             tf.debugging.assert_less_equal(images, 255.0, message="images: values must be in [0, 255]"),
         ]):
-            resized = resize_image(images, self.image_size, self.channels)
+            resized = prepare_images(images, self.image_size, self.geometry, self.channels)
         return self._head(resized)
 
     def predict_bytes(self, image_bytes):
@@ -194,14 +192,14 @@ class _ServingHead:
         def decode(encoded):
             image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
             image.set_shape((None, None, 3))
-            return resize_image(image, self.image_size, self.channels)
+            return prepare_images(image, self.image_size, self.geometry, self.channels)
 
         spec = tf.TensorSpec((self.image_size, self.image_size, self.channels), tf.float32)
         resized = tf.map_fn(decode, image_bytes, fn_output_signature=spec)
         return self._head(resized)
 
     def _head(self, resized):
-        probabilities = tf.cast(self.model(self.preprocess(resized), training=False), tf.float32)
+        probabilities = tf.cast(self.model(resized, training=False), tf.float32)
         scores, classes = tf.math.top_k(probabilities, k=self.top_k)
         outputs = {"probabilities": probabilities, "classes": classes, "scores": scores}
         if self.table is not None:
@@ -238,14 +236,17 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
     """Exports `model`'s inference graph as `base_dir/<version>/`, atomically.
 
     Args:
-        model: a `keras.Model` mapping `(batch, size, size, channels)`
-            images (values in [0, 255] for a model with `ImagePreprocessing`,
-            normalised to [-1, 1] for one saved without) to class probabilities; a GoogLeNet with
-            auxiliary heads is reduced to its main output.
+        model: a `keras.Model` that starts with `ImagePreprocessing`, mapping
+            `(batch, size, size, channels)` images with values in [0, 255] to
+            class probabilities; a GoogLeNet with auxiliary heads is reduced to
+            its main output. The signatures prepare images with the test-time
+            geometry it records (`inception_tf.images.prepare_images`), which
+            `assets/model_record.json` states with its preprocessing.
         base_dir: str. The TF Serving model base path (e.g. `saved_models/googlenet`).
         version: int or None. The version directory; None picks the next integer.
         class_names: list of str or None. One name per class, stored as an
-            asset and returned as `class_names`.
+            asset and returned as `class_names`; None takes those the model
+            records (none if it records none).
         top_k: int. How many classes `classes` and `scores` list. Defaults to 5
             (fewer when the model has fewer classes).
         overwrite: bool. Replace an existing version. Defaults to False.
@@ -257,15 +258,17 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
         str. The path of the version directory written.
 
     Raises:
-        ValueError: bad version, class names, top_k, precision or model input.
+        ValueError: bad version, class names, top_k, precision or model input;
+            a model without `ImagePreprocessing` (nothing says what its inputs mean).
         FileExistsError: the version exists and `overwrite` is False.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}. Received: precision={precision!r}")
     model = inference_model(model)
     image_size, channels = _input_geometry(model)
+    record = model_record(model)
     classes = int(model.output_shape[-1])
-    class_names = check_class_names(class_names, classes)
+    class_names = check_class_names(record.class_names if class_names is None else class_names, classes)
     top_k = positive_int("top_k", top_k)
     if version is None:
         version = next_version(base_dir)
@@ -279,16 +282,18 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
     # the form TensorFlow runs fastest at this precision.
     implementation = lrn_form("savedmodel", precision)
     with using_kernels(model, implementation), computing_in(model, precision):
-        _write_saved_model(model, target, staging, image_size, channels, min(top_k, classes), class_names,
+        _write_saved_model(model, target, staging, image_size, channels, record, min(top_k, classes), class_names,
                            overwrite, warmup, resolve(implementation, False, "lrn", precision))
     return target
 
 
-def _write_saved_model(model, target, staging, image_size, channels, top_k, class_names, overwrite, warmup, lrn):
+def _write_saved_model(model, target, staging, image_size, channels, record, top_k, class_names, overwrite,
+                       warmup, lrn):
     """Traces the two signatures and writes the SavedModel to `target` atomically; removes `staging`.
 
-    `lrn` (the LRN form the graph holds) is written to `assets/LRN_FORM_ASSET`, beside the graph's
-    own assets: no function reads it, so it is a file of the directory rather than a tracked asset.
+    `lrn` (the LRN form the graph holds) is written to `assets/LRN_FORM_ASSET`, and the model's record to
+    `assets/MODEL_RECORD_ASSET`, beside the graph's own assets: no function reads them, so they are files
+    of the directory rather than tracked assets.
     """
     try:
         table = None
@@ -297,7 +302,7 @@ def _write_saved_model(model, target, staging, image_size, channels, top_k, clas
             with open(names_path, "w") as handle:
                 handle.write("\n".join(class_names) + "\n")
             table = _class_names_table(names_path)
-        head = _ServingHead(model, image_size, channels, top_k, table)
+        head = _ServingHead(model, image_size, channels, record.geometry, top_k, table)
         archive = keras.export.ExportArchive()
         archive.track(model)
         if table is not None:
@@ -309,6 +314,8 @@ def _write_saved_model(model, target, staging, image_size, channels, top_k, clas
         with files.atomic_directory(target, overwrite=overwrite) as temporary:
             archive.write_out(temporary, verbose=False)
             os.makedirs(os.path.join(temporary, "assets"), exist_ok=True)
+            files.write_json(os.path.join(temporary, "assets", MODEL_RECORD_ASSET),
+                             model_record_entry(record.preprocessing, record.geometry, image_size))
             with open(os.path.join(temporary, "assets", LRN_FORM_ASSET), "w") as handle:
                 handle.write(lrn + "\n")
             if warmup:

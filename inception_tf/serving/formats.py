@@ -17,12 +17,17 @@ kernels: no XLA-compiled function reaches the converters; LRN in the form
   as the SavedModel's `serving_default`.
 
 Not kept, because these formats have no op for them: encoded-image input
-(`predict_images`), the in-graph central crop and resize of any size, the
-input range checks and the `class_names` output. Class names travel beside
-the graph: in ONNX as the model's `metadata_props` entry `class_names`
-(newline-joined, read with `session.get_modelmeta().custom_metadata_map`),
-inside the one file; in LiteRT as a sidecar text file `NAME.class_names.txt`
-(one name a line), since the LiteRT interpreter reads no metadata.
+(`predict_images`), the in-graph test-time geometry (crop and resize of any
+size), the input range checks and the `class_names` output. What the client
+needs for them travels beside the graph: in ONNX as the model's
+`metadata_props` entries `class_names` (newline-joined) and `model_record`
+(JSON: preprocessing, test-time geometry, input size; read with
+`session.get_modelmeta().custom_metadata_map`), inside the one file; in
+LiteRT as sidecar files `NAME.class_names.txt` (one name a line) and
+`NAME.model_record.json`, since the LiteRT interpreter reads no metadata.
+`inception_tf.serving.runtimes.classify_files` is that client: it prepares
+images with the recorded geometry (`inception_tf.images.prepare_images`) and
+runs the file in its runtime.
 
 With `quantize="int8"` and a `Calibration` (images prepared with the
 model's test-time geometry), both formats hold an int8 graph behind the same
@@ -41,8 +46,8 @@ form (a 1x1 `Conv` / `CONV_2D` with a band matrix over the squares, then
 square roots; onnxruntime quantizes it with the rest in int8 files), int8
 LiteRT files TensorFlow's op converted to `LOCAL_RESPONSE_NORMALIZATION`
 (XNNPACK runs the quantized banded form slower). ONNX records the form in
-`metadata_props["lrn"]`, an int8 LiteRT file in its quantization record
-(`"lrn"`); a float32 LiteRT file has no metadata to hold it.
+`metadata_props["lrn"]`, a LiteRT file in its `NAME.model_record.json`
+(`"lrn"`; an int8 one in its quantization record too).
 
 Importing this module needs no TensorFlow (`FORMATS` is read by the CLI).
 """
@@ -54,11 +59,14 @@ import tempfile
 from inception_tf import files
 from inception_tf.calibration import Calibration  # noqa: F401  (re-exported)
 from inception_tf.checks import positive_int
-from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, LRN_METADATA, check_class_names, lrn_form
+from inception_tf.geometry import check_class_names
+from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, LRN_METADATA, lrn_form, model_record_entry
 
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}  # format -> file extension
 CLASS_NAMES_METADATA = "class_names"
 CLASS_NAMES_SUFFIX = ".class_names.txt"
+MODEL_RECORD_METADATA = "model_record"  # JSON: preprocessing, test-time geometry, input size
+MODEL_RECORD_SUFFIX = ".model_record.json"
 QUANTIZATIONS = ("int8",)
 QUANTIZATION_METADATA = "quantization"
 CALIBRATION_METADATA = "calibration"
@@ -140,6 +148,11 @@ def class_names_path(path):
     return os.path.splitext(os.fspath(path))[0] + CLASS_NAMES_SUFFIX
 
 
+def model_record_path(path):
+    """The sidecar model-record file of a LiteRT export: `x/NAME.tflite` -> `x/NAME.model_record.json`."""
+    return os.path.splitext(os.fspath(path))[0] + MODEL_RECORD_SUFFIX
+
+
 def _check_path(path, format):
     path = os.fspath(path)
     extension = FORMATS[format]
@@ -159,11 +172,10 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
     """The exported graph as a Keras model: pixels in, probabilities and top-k out.
 
     Args:
-        model: a `keras.Model` mapping `(batch, height, width, channels)`
-            images to class probabilities: values in [0, 255] for a model with
-            `ImagePreprocessing`, in [-1, 1] for one saved without (the graph
-            then scales [0, 255] to [-1, 1] itself). A GoogLeNet with auxiliary
-            heads is reduced to its main output. Trace it inside
+        model: a `keras.Model` that starts with `ImagePreprocessing`, mapping
+            `(batch, height, width, channels)` images with values in [0, 255]
+            to class probabilities. A GoogLeNet with auxiliary heads is
+            reduced to its main output. Trace it inside
             `kernels.using_kernels(model, implementation)` (as `export_onnx`
             and `export_litert` do, with `signatures.lrn_form`'s value): with
             `"standard"` TensorFlow's own ops, which the converters map to
@@ -179,15 +191,17 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
 
     Raises:
         ValueError: the model's input is not `(batch, height, width, 1 or 3)`
-            with fixed height and width, or `top_k` is not a positive integer.
+            with fixed height and width, it has no `ImagePreprocessing`, or
+            `top_k` is not a positive integer.
     """
     import keras
 
     from inception_tf.models.googlenet import inference_model
-    from inception_tf.models.preprocessing import has_preprocessing
+    from inception_tf.models.preprocessing import model_record
 
     top_k = positive_int("top_k", top_k)
     model = inference_model(model)
+    model_record(model)  # refuses a model that records nothing of its inputs
     shape = tuple(model.input_shape)
     if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
         raise ValueError(
@@ -195,11 +209,21 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
             f"fixed height and width. Received a model with input_shape={shape}"
         )
     images = keras.Input(shape[1:], dtype="float32", name=IMAGES_INPUT)
-    pixels = images if has_preprocessing(model) else images / 127.5 - 1.0
-    probabilities = keras.ops.cast(model(pixels, training=False), "float32")
+    probabilities = keras.ops.cast(model(images, training=False), "float32")
     scores, classes = keras.ops.top_k(probabilities, k=min(top_k, int(probabilities.shape[-1])))
     outputs = {"probabilities": probabilities, "classes": keras.ops.cast(classes, "int32"), "scores": scores}
     return keras.Model(images, outputs, name=f"{model.name}_serving")
+
+
+def _model_record(model, serving, class_names):
+    """`(model_record_entry dict, class names)` an export of `model` records; names default to the model's."""
+    from inception_tf.models.googlenet import inference_model
+    from inception_tf.models.preprocessing import model_record
+
+    record = model_record(inference_model(model))
+    names = record.class_names if class_names is None else class_names
+    names = check_class_names(names, int(serving.output["probabilities"].shape[-1]))
+    return model_record_entry(record.preprocessing, record.geometry, serving.input_shape[1]), names
 
 
 def _input_signature(serving):
@@ -231,7 +255,10 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
         model: a `keras.Model`, as `serving_model` takes it.
         path: str. The file to write; must end in `.onnx`.
         class_names: list of str or None. One name per class, stored in the
-            model's `metadata_props` under `class_names`, newline-joined.
+            model's `metadata_props` under `class_names`, newline-joined; None
+            takes those the model records (none if it records none). The
+            model's preprocessing, test-time geometry and input size go under
+            `model_record` (JSON).
         top_k: int. How many classes `classes` and `scores` list, at most every class. Defaults to 5.
         overwrite: bool. Replace an existing file. Defaults to False.
         opset: int or None. The ONNX opset; None takes tf2onnx's default.
@@ -255,7 +282,7 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
     quantize = check_quantization(quantize, calibration, serving.input_shape)
-    class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
+    record, class_names = _model_record(model, serving, class_names)
     with files.atomic_file(path) as temporary:
         lrn = _export(model, serving, temporary, "onnx", quantize or "float32", opset_version=opset)
         graph = onnx.load(temporary)
@@ -268,6 +295,7 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
             graph = _quantize_onnx(graph, calibration)
             properties.update({key: value if isinstance(value, str) else json.dumps(value)
                                for key, value in _quantization_record(quantize, calibration).items()})
+        properties[MODEL_RECORD_METADATA] = json.dumps(record, sort_keys=True)
         if class_names is not None:
             properties[CLASS_NAMES_METADATA] = "\n".join(class_names)
         onnx.helper.set_model_props(graph, properties)
@@ -332,7 +360,9 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
         model: a `keras.Model`, as `serving_model` takes it.
         path: str. The file to write; must end in `.tflite`.
         class_names: list of str or None. One name per class, written (also
-            atomically, before the model) to `class_names_path(path)`.
+            atomically, before the model) to `class_names_path(path)`; None
+            takes those the model records. The model's preprocessing,
+            test-time geometry and input size go to `model_record_path(path)`.
         top_k: int. How many classes `classes` and `scores` list, at most every class. Defaults to 5.
         overwrite: bool. Replace an existing file. Defaults to False.
         quantize: None (float32) or "int8": the converter's integer
@@ -356,7 +386,7 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
     _check_target(path, overwrite)
     serving = serving_model(model, top_k)
     quantize = check_quantization(quantize, calibration, serving.input_shape)
-    class_names = check_class_names(class_names, int(serving.output["probabilities"].shape[-1]))
+    record, class_names = _model_record(model, serving, class_names)
     options = {}
     if quantize is not None:
         def representative_dataset():
@@ -368,11 +398,14 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
     with files.atomic_file(path) as temporary:
         lrn = _export(model, serving, temporary, "litert", quantize or "float32",
                       target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}, **options)
+        _write_sidecar(model_record_path(path), json.dumps({**record, LRN_METADATA: lrn}, indent=2, sort_keys=True))
         if class_names is not None:
             _write_sidecar(class_names_path(path), "\n".join(class_names) + "\n")
+        elif os.path.exists(class_names_path(path)):  # a file without names over one with: no stale names
+            os.remove(class_names_path(path))
         if quantize is not None:
-            record = {**_quantization_record(quantize, calibration), LRN_METADATA: lrn}
-            _write_sidecar(quantization_path(path), json.dumps(record, indent=2))
+            quantized = {**_quantization_record(quantize, calibration), LRN_METADATA: lrn}
+            _write_sidecar(quantization_path(path), json.dumps(quantized, indent=2))
         elif os.path.exists(quantization_path(path)):  # a float32 file over an int8 one: no stale record
             os.remove(quantization_path(path))
     return path

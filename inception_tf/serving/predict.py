@@ -1,26 +1,18 @@
-"""Classifying image files with an exported SavedModel, without a server."""
+"""Classifying image files, whichever way the model comes: `classify(model, image_paths)`.
+
+Every source prepares images with the test-time geometry the model records
+(`inception_tf.geometry`, applied by `inception_tf.images.prepare_images`)
+and names classes with the names it records, so the same model gives the
+same answer as a `.keras` file, a run directory, a weights file, a SavedModel
+(its signatures apply the geometry in the graph) or an ONNX/LiteRT export
+(`inception_tf.serving.runtimes`, which applies it client-side).
+"""
 
 import os
 
-import tensorflow as tf
-
-from inception_tf.runs import is_keras_source  # noqa: F401  (re-exported: what a --model string names)
+from inception_tf.runs import is_keras_source, load_keras_source
+from inception_tf.serving.image_files import check_top_k, decode_files, read_image_file, top_classes
 from inception_tf.serving.signatures import BYTES_SIGNATURE, resolve_version_dir
-
-
-def _read(path):
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path!r} is a directory, not an image file; pass the image files themselves.")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Image file {path!r} does not exist.")
-    with open(path, "rb") as handle:
-        encoded = handle.read()
-    # Check each file alone, so an error names the file, not the batch.
-    try:
-        tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, ValueError):
-        raise ValueError(f"{path!r} is not a JPEG, PNG, GIF or BMP image.") from None
-    return encoded
 
 
 def predict_files(model_dir, image_paths, version=None, top_k=5):
@@ -41,9 +33,11 @@ def predict_files(model_dir, image_paths, version=None, top_k=5):
         IsADirectoryError: an image path that is a directory.
         ValueError: a file that is not an image; `top_k` above the exported k.
     """
+    import tensorflow as tf
+
     if not image_paths:
         raise ValueError("No image files given.")
-    encoded = [_read(path) for path in image_paths]
+    encoded = [read_image_file(path) for path in image_paths]
     model_path = resolve_version_dir(model_dir, version)
     loaded = tf.saved_model.load(model_path)
     signature = loaded.signatures[BYTES_SIGNATURE]
@@ -67,51 +61,75 @@ def predict_files(model_dir, image_paths, version=None, top_k=5):
     ]
 
 
-def load_keras_source(model):
-    """`(keras.Model, class names)` for `is_keras_source(model)`: ImageNet names for the pretrained network."""
-    from inception_tf import runs
-
-    if model == "imagenet" or str(model).endswith((".onnx", ".weights.h5")):
-        from inception_tf.imagenet import imagenet_classes
-        from inception_tf.models.googlenet import GoogLeNet
-
-        return GoogLeNet(weights=model), [name for _, name, _ in imagenet_classes()]
-    names = runs.class_names(model) if os.path.isdir(model) else None
-    return runs.load_model(model), names
-
-
-def predict_keras(model, image_paths, top_k=5, class_names=None):
-    """Top classes of image files from a Keras model, with the paper's single centre crop.
-
-    Each image's shorter side is resized to 256/224 of the model's input size
-    and its centre cropped (`inception_tf.evaluation.crops`, `crops=1`); the
-    model carries its own normalisation.
+def keras_probabilities(model, images):
+    """float32 `(len(images), classes)` of a Keras model on decoded images, prepared as the model records.
 
     Args:
-        model: a `keras.Model` taking `(batch, size, size, 3)` RGB pixels in [0, 255].
+        model: a `keras.Model` starting with `ImagePreprocessing` (a GoogLeNet
+            with auxiliary heads answers with its main output).
+        images: list of uint8 or float `(height, width, channels)` tensors, values in [0, 255], any sizes.
+
+    Raises:
+        ValueError: a model without `ImagePreprocessing`, or without a square input.
+    """
+    import tensorflow as tf
+
+    from inception_tf.images import prepare_images
+    from inception_tf.models.googlenet import inference_model
+    from inception_tf.models.preprocessing import model_record
+
+    model = inference_model(model)
+    record = model_record(model)
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+        raise ValueError(f"model must take square images (batch, size, size, channels). Received: input_shape={shape}")
+    size, channels = int(shape[1]), int(shape[3])
+    batch = tf.stack([prepare_images(image, size, record.geometry, channels) for image in images])
+    return tf.cast(model.predict_on_batch(batch), tf.float32).numpy()
+
+
+def predict_keras(model, image_paths, top_k=5):
+    """Top classes of image files from a Keras model, prepared with the geometry the model records.
+
+    Args:
+        model: a `keras.Model` taking `(batch, size, size, 3)` RGB pixels in [0, 255],
+            starting with `ImagePreprocessing` (which records its geometry and class names).
         image_paths: list of str. Image files (JPEG, PNG, GIF, BMP).
         top_k: int. How many classes per image, at most the model's classes.
-        class_names: list of str or None. Names by class index; None prints the index.
+
+    Returns:
+        A list of `(path, [(class_name, score), ...])`, one per image; a class
+        is named by its index where the model records no names.
+    """
+    from inception_tf.models.googlenet import inference_model
+    from inception_tf.models.preprocessing import model_record
+
+    model = inference_model(model)
+    names = model_record(model).class_names
+    check_top_k(top_k, int(model.output_shape[-1]))
+    return top_classes(image_paths, keras_probabilities(model, decode_files(image_paths)), top_k, names)
+
+
+def classify(model, image_paths, top_k=5, version=None):
+    """Top classes of image files from `model`, whichever way it is given.
+
+    Args:
+        model: str. `imagenet`, a weights file (`.onnx` of the zoo's layout,
+            `.weights.h5`), a `.keras` file, a run directory, an ONNX or
+            LiteRT export, or a SavedModel base path or version directory.
+        image_paths: list of str. Image files (JPEG, PNG, GIF, BMP).
+        top_k: int. How many classes per image.
+        version: int or None. The SavedModel version (None: the highest); only for SavedModels.
 
     Returns:
         A list of `(path, [(class_name, score), ...])`, one per image.
     """
-    from inception_tf.evaluation.crops import make_crops
-    from inception_tf.models.googlenet import inference_model
+    from inception_tf.serving import runtimes
 
-    if not image_paths:
-        raise ValueError("No image files given.")
-    model = inference_model(model)
-    classes = int(model.output_shape[-1])
-    if top_k > classes:
-        raise ValueError(f"top_k={top_k} but the model has {classes} classes. Pass --top-k {classes} or less.")
-    size = int(model.input_shape[1])
-    encoded = [_read(path) for path in image_paths]
-    crops = [make_crops(tf.io.decode_image(data, channels=3, expand_animations=False), size, 1) for data in encoded]
-    probabilities = tf.cast(model.predict_on_batch(tf.concat(crops, axis=0)), tf.float32).numpy()
-    rows = []
-    for path, row in zip(image_paths, probabilities):
-        top = row.argsort()[::-1][:top_k]
-        names = [class_names[i] if class_names else str(i) for i in top]
-        rows.append((path, list(zip(names, [float(row[i]) for i in top]))))
-    return rows
+    if runtimes.is_export(model) or is_keras_source(model):
+        if version is not None:
+            raise ValueError(f"version applies to SavedModels only; {model!r} is not one.")
+        if runtimes.is_export(model):
+            return runtimes.classify_files(model, image_paths, top_k=top_k)
+        return predict_keras(load_keras_source(model), image_paths, top_k=top_k)
+    return predict_files(model, image_paths, version=version, top_k=top_k)

@@ -33,8 +33,7 @@ def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
 
     base = os.path.basename(os.path.normpath(run_dir))
     name = name or (os.path.splitext(base)[0] if os.path.isfile(run_dir) else base)  # runs/lr0.01 keeps its dot
-    options.setdefault("class_names", runs.class_names(run_dir) if os.path.isdir(run_dir) else None)
-    model = runs.load_model(run_dir)
+    model = runs.load_model(run_dir)  # its record holds the class names and the test-time geometry
     if format == "savedmodel":
         return export_saved_model(model, os.path.join(export_dir, name), **options)
     if format not in formats.FORMATS:
@@ -42,7 +41,10 @@ def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
     count = options.pop("calibration_images", formats.DEFAULT_CALIBRATION_IMAGES)
     split = options.pop("calibration_split", "train")
     if isinstance(options.get("calibration"), str):
+        from inception_tf.models.preprocessing import model_record
         from inception_tf.training import data
 
-        options["calibration"] = data.calibration_set(options["calibration"], model.input_shape, count, split)
+        geometry = model_record(model).geometry
+        options["calibration"] = data.calibration_set(options["calibration"], model.input_shape, count, geometry,
+                                                      split)
     return formats.export_model(model, os.path.join(export_dir, name + formats.FORMATS[format]), format, **options)

@@ -11,6 +11,7 @@ BYTES_SIGNATURE = "predict_images"      # input `image_bytes`: string (batch,) o
 IMAGES_INPUT = "images"
 BYTES_INPUT = "image_bytes"
 CLASS_NAMES_ASSET = "class_names.txt"
+MODEL_RECORD_ASSET = "model_record.json"  # preprocessing, test-time geometry, input size
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 DEFAULT_TOP_K = 5
 PRECISIONS = ("float32", "bfloat16")  # what a SavedModel's layers compute in, behind float32 signatures
@@ -75,16 +76,18 @@ def resolve_version_dir(model_dir, version=None):
     return path
 
 
-def check_class_names(class_names, classes):
-    """`class_names` as a list of `classes` strings (None stays None); a ValueError naming the problem otherwise."""
-    if class_names is None:
-        return None
-    class_names = [str(name) for name in class_names]
-    if len(class_names) != classes:
-        raise ValueError(f"class_names has {len(class_names)} names but the model has {classes} classes.")
-    if any("\n" in name for name in class_names):
-        raise ValueError("class_names must not contain newlines.")
-    return class_names
+def model_record_entry(preprocessing, geometry, image_size):
+    """What an export states of the model's inputs (`assets/model_record.json`, ONNX metadata, a LiteRT sidecar).
+
+    Args:
+        preprocessing: str. The `ImagePreprocessing` mode inside the graph (`"tf"`, `"caffe"`).
+        geometry: str. The test-time geometry clients apply (`inception_tf.geometry`).
+        image_size: int. The square input side.
+
+    Returns:
+        A JSON-ready dict with those three keys.
+    """
+    return {"preprocessing": preprocessing, "geometry": geometry, "image_size": int(image_size)}
 
 
 def lrn_form(format, precision="float32"):

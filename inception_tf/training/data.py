@@ -21,10 +21,14 @@ import tensorflow_datasets as tfds
 
 from inception_tf.training import digits  # noqa: F401  (registers the "digits" builder)
 from inception_tf.checks import positive_int
-from inception_tf.images import resize_image, to_channels
+from inception_tf.images import prepare_images, to_channels
 from inception_tf.calibration import Calibration
+from inception_tf.geometry import SQUARE, check_geometry
 from inception_tf.training.config import DEFAULT_DATASET, FOLDER_PREFIX
 
+# The test-time geometry of the pipelines' evaluation path (and of every image without augmentation):
+# training records it in the models it trains, so they are prepared the same way at test time.
+TEST_GEOMETRY = SQUARE
 # Cache decoded, resized images in memory when they take less than this.
 CACHE_LIMIT_BYTES = 2 * 1024**3
 
@@ -264,7 +268,7 @@ def make_dataset(
         image = to_channels(image, channels)
         if augment and training:
             return tf.cast(image, tf.float32), label  # cropped and resized per epoch below
-        return resize_image(image, image_size, channels), label
+        return prepare_images(image, image_size, TEST_GEOMETRY, channels), label
 
     dataset = dataset.map(to_float_pair, num_parallel_calls=autotune)
     if augment and training:
@@ -290,37 +294,40 @@ def make_dataset(
     return dataset.with_options(options)
 
 
-def calibration_set(name, input_shape, count, split="train", data_dir=None):
+def calibration_set(name, input_shape, count, geometry, split="train", data_dir=None):
     """Images to calibrate an int8 export on: the first `count` of a split, at the model's test-time geometry.
 
-    Each image goes through `make_dataset`'s test path (`resize_image`: the
-    central square resized to the model's input, as the exported graphs'
-    clients prepare images), unshuffled, so the same call gives the same images.
+    Each image goes through `inception_tf.images.prepare_images` with
+    `geometry` (the model's, as the exported graphs' clients prepare images),
+    unshuffled, so the same call gives the same images.
 
     Args:
         name: str. A tensorflow-datasets name, `"digits"`, or `"folder:PATH"`.
         input_shape: tuple `(batch, size, size, channels)`. The model's input.
         count: int. How many images (fewer when the split has fewer).
+        geometry: str. The model's test-time geometry (`inception_tf.geometry`).
         split: str. The split to read. Defaults to "train".
         data_dir: str or None. Where tensorflow-datasets keeps its data.
 
     Returns:
-        `inception_tf.serving.formats.Calibration` with float32
+        `inception_tf.calibration.Calibration` with float32
         `(count, size, size, channels)` images in [0, 255].
 
     Raises:
         ValueError: `count` below 1, a model input that is not square with 1 or
-            3 channels, an unknown dataset or split, or images that cannot be
-            turned into the model's channels.
+            3 channels, an unknown geometry, dataset or split, or images that
+            cannot be turned into the model's channels.
     """
     count = positive_int("count", count)
     shape = tuple(input_shape)
     if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] not in (1, 3):
         raise ValueError(f"Calibration needs a model taking square (batch, size, size, 1 or 3) images. "
                          f"Received input_shape={shape}")
-    images = make_dataset(name, split=split, image_size=int(shape[1]), batch_size=count, data_dir=data_dir,
-                          cache=False, channels=int(shape[3])).take(1)
-    batch = next(iter(images.map(lambda pixels, label: pixels)), None)
+    check_geometry(geometry)
+    size, channels = int(shape[1]), int(shape[3])
+    examples, _ = load_examples(name, split, data_dir, shuffle_files=False, seed=None)
+    images = examples.take(count).map(lambda image, label: prepare_images(image, size, geometry, channels))
+    batch = next(iter(images.batch(count)), None)
     if batch is None:
         raise ValueError(f"Dataset {name!r} split {split!r} holds no images to calibrate on.")
     return Calibration(images=batch.numpy(), dataset=name, split=split)

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from inception_tf import files
 from inception_tf.models.googlenet import LOSS_WEIGHTS, inference_model
+from inception_tf.models.preprocessing import set_model_record
 from inception_tf.training import data, distribute, finetune, runs
 from inception_tf.training.config import PRECISIONS, TrainConfig  # noqa: F401  (public here too)
 
@@ -203,6 +204,8 @@ def train(config, callbacks=()):
                 finetune.build_optimizer_for_all(model)
                 for callback in model_callbacks:
                     callback.set_frozen(model, True)
+            # What the model's users need beyond its graph: the pipeline's test-time geometry, the class names.
+            set_model_record(model, geometry=data.TEST_GEOMETRY, class_names=info.class_names)
             inference = inference_model(model)
         main_accuracy = "val_main_accuracy" if isinstance(model.output, dict) else "val_accuracy"
         guard = _DivergenceGuard()

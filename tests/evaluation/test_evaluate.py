@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import inception_tf.training.data  # noqa: F401  (registers "digits")
 from inception_tf.evaluation import evaluate as ev
-from inception_tf.evaluation.crops import make_crops
+from inception_tf.crops import make_crops
 
 SIZE = 32
 
@@ -137,7 +137,7 @@ def test_report_written_and_rerun_skips_finished_protocols(tmp_path, rng):
 
 def test_bad_crops_named():
     model = _mean_colour_model(np.zeros((3, 2), np.float32), np.zeros(2, np.float32))
-    with pytest.raises(ValueError, match="crops must be one of"):
+    with pytest.raises(ValueError, match=r"crops must be None \(the model's own geometry\) or one of \(1, 10, 144\)"):
         ev.evaluate(model, "digits", "test", crops=5)
 
 
@@ -199,11 +199,11 @@ def _numpy_softmax(logits):
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def _ranked_dataset(root, model, crops, rng, count=12):
+def _ranked_dataset(root, model, crops, rng, count=12, prepare=None):
     """A folder of noise images, image `i` filed under its rank-`i % 2 + 1` class by numpy.
 
     The expected scores of an image: numpy's softmax of `model`'s logits on each of its
-    `make_crops` crops, averaged over the crops. Even images are labelled with their top
+    `make_crops` crops (or the inputs `prepare(image)` gives), averaged over the crops. Even images are labelled with their top
     class, odd ones with their second, so top-1 is 0.5 and top-2 (and top-5) is 1.
 
     Returns:
@@ -211,7 +211,8 @@ def _ranked_dataset(root, model, crops, rng, count=12):
     """
     shapes = [(40, 57), (57, 40), (45, 45), (64, 90)]
     images = [rng.integers(0, 256, (*shapes[i % len(shapes)], 3), dtype=np.uint8) for i in range(count)]
-    logits = np.stack([model.predict(make_crops(image, SIZE, crops), verbose=0) for image in images]).astype(np.float64)
+    prepare = prepare or (lambda image: make_crops(image, SIZE, crops))
+    logits = np.stack([model.predict(prepare(image), verbose=0) for image in images]).astype(np.float64)
     scores = _numpy_softmax(logits).mean(axis=1)
     order = np.argsort(-scores, axis=1)
     gaps = -np.diff(np.take_along_axis(scores, order, axis=1)[:, :3], axis=1)
@@ -224,7 +225,7 @@ def _ranked_dataset(root, model, crops, rng, count=12):
         os.makedirs(os.path.join(root, "test", name), exist_ok=True)
         for stem, image in named:
             tf.io.write_file(os.path.join(root, "test", name, f"{stem}.png"), tf.io.encode_png(image))
-    return f"folder:{root}", logits, np.array(labels)
+    return f"folder:{root}", logits, np.array(labels), images
 
 
 def _top1_share(scores, labels):
@@ -234,7 +235,7 @@ def _top1_share(scores, labels):
 @pytest.mark.parametrize("crops", [10, 144])
 def test_from_logits_applies_softmax_per_crop_over_classes(tmp_path, rng, crops):
     model = _logits_model()
-    dataset, logits, labels = _ranked_dataset(str(tmp_path), model, crops, rng)
+    dataset, logits, labels, _ = _ranked_dataset(str(tmp_path), model, crops, rng)
     # The property discriminates: a softmax over the crops instead of the classes ranks otherwise.
     over_crops = np.exp(logits - logits.max(axis=1, keepdims=True))
     assert _top1_share((over_crops / over_crops.sum(axis=1, keepdims=True)).mean(axis=1), labels) != 0.5
@@ -249,7 +250,7 @@ def test_from_logits_applies_softmax_per_crop_over_classes(tmp_path, rng, crops)
 def test_a_batch_smaller_than_the_crop_count_gives_the_large_batch_answer(tmp_path, rng, crops):
     model = _logits_model(activation="softmax")
     logits_twin = _logits_model()  # the same weights (same seed), logits out
-    dataset, _, _ = _ranked_dataset(str(tmp_path), logits_twin, crops, rng)
+    dataset, _, _, _ = _ranked_dataset(str(tmp_path), logits_twin, crops, rng)
     small = ev.evaluate(model, dataset, "test", crops=crops, batch_size=4, progress=False)
     large = ev.evaluate(model, dataset, "test", crops=crops, batch_size=10 * crops, progress=False)
     assert small["images"] == large["images"] == 12
@@ -267,7 +268,7 @@ def test_cli_evaluate_from_logits(tmp_path, rng, capsys):
     from inception_tf.cli import main
 
     model = _logits_model()
-    dataset, logits, labels = _ranked_dataset(str(tmp_path / "data"), model, 10, rng)
+    dataset, logits, labels, _ = _ranked_dataset(str(tmp_path / "data"), model, 10, rng)
     path = str(tmp_path / "logits.keras")
     model.save(path)
     argv = ["evaluate", "--model", path, "--dataset", dataset, "--crops", "10", "--batch-size", "4"]
@@ -280,7 +281,7 @@ def test_cli_evaluate_from_logits(tmp_path, rng, capsys):
 
 def test_a_run_interrupted_in_protocol_2_keeps_protocol_1(tmp_path, monkeypatch, rng):
     model = _logits_model(activation="softmax")
-    dataset, _, _ = _ranked_dataset(str(tmp_path / "data"), _logits_model(), 1, rng)
+    dataset, _, _, _ = _ranked_dataset(str(tmp_path / "data"), _logits_model(), 1, rng)
     path = str(tmp_path / "report.json")
     real_protocol = ev.evaluate_protocol
 
@@ -322,3 +323,72 @@ def test_from_logits_ranks_by_mean_probability_not_mean_logit(tmp_path, crops):
     model = _mirrored_logits_model()
     assert ev.evaluate(model, dataset, "test", crops=crops, from_logits=True, progress=False)["top1_accuracy"] == 1.0
     assert ev.evaluate(model, dataset, "test", crops=crops, from_logits=False, progress=False)["top1_accuracy"] == 0.0
+
+
+def _recorded_logits_model(geometry, seed=11):
+    """`ImagePreprocessing("tf", geometry=...)`, then random convolutional logits `(B, 32, 32, 3) -> (B, 7)`."""
+    from inception_tf import ImagePreprocessing
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = ImagePreprocessing("tf", geometry=geometry)(inputs)
+    x = keras.layers.Conv2D(8, 5, strides=3, activation="relu")(x)
+    dense = keras.layers.Dense(7, kernel_initializer=keras.initializers.RandomNormal(stddev=0.3))
+    return keras.Model(inputs, dense(keras.layers.Flatten()(x)))
+
+
+def _central_square_resized(image):
+    """`(1, 32, 32, 3)`: the largest central square by numpy slicing, resized bilinearly (no antialiasing)."""
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return tf.image.resize(image[top:top + side, left:left + side].astype(np.float32), (SIZE, SIZE)).numpy()[None]
+
+
+PREPARED_BY = {"square": _central_square_resized, "crop": lambda image: make_crops(image, SIZE, 1).numpy()}
+
+
+@pytest.mark.parametrize("geometry", ["square", "crop"])
+def test_the_model_protocol_prepares_each_image_by_the_geometry_the_model_records(tmp_path, rng, geometry):
+    model = _recorded_logits_model(geometry)
+    dataset, _, labels, images = _ranked_dataset(str(tmp_path), model, 1, rng, prepare=PREPARED_BY[geometry])
+    other = {"square": "crop", "crop": "square"}[geometry]
+    other_logits = np.concatenate([model.predict(PREPARED_BY[other](image), verbose=0) for image in images])
+    assert _top1_share(other_logits, labels) != 0.5  # the other geometry ranks otherwise: the check discriminates
+    result = ev.evaluate(model, dataset, "test", from_logits=True, progress=False)  # crops=None, the default
+    assert (result["crops"], result["geometry"], result["images"]) == (None, geometry, 12)
+    assert result["top1_accuracy"] == 0.5 and result["top5_accuracy"] == 1.0
+
+
+def test_the_model_protocol_of_a_crop_model_is_the_papers_single_crop(tmp_path, rng):
+    model = _recorded_logits_model("crop")
+    dataset, _, _, _ = _ranked_dataset(str(tmp_path), model, 1, rng)
+    both = ev.evaluate(model, dataset, "test", crops=[None, 1], from_logits=True, progress=False)
+    assert both[None]["top1_accuracy"] == both[1]["top1_accuracy"] == 0.5
+    assert (both[None]["geometry"], both[1]["geometry"]) == ("crop", "paper crops")
+
+
+def test_the_model_protocol_refuses_a_model_that_records_no_preprocessing(tmp_path, rng):
+    dataset, _, _, _ = _ranked_dataset(str(tmp_path), _logits_model(), 1, rng)
+    with pytest.raises(ValueError, match="has no ImagePreprocessing layer.*include_preprocessing=True"):
+        ev.evaluate(_logits_model(), dataset, "test", progress=False)
+    result = ev.evaluate(_logits_model(), dataset, "test", crops=1, from_logits=True, progress=False)
+    assert result["top1_accuracy"] == 0.5  # the paper's crops need no record
+
+
+def test_cli_without_crops_runs_the_model_protocol_and_saves_it_as_model(tmp_path, rng, capsys):
+    from inception_tf.cli import main
+
+    model = _recorded_logits_model("square")
+    dataset, _, _, _ = _ranked_dataset(str(tmp_path / "data"), model, 1, rng, prepare=_central_square_resized)
+    path, output = str(tmp_path / "square.keras"), str(tmp_path / "report.json")
+    model.save(path)
+    assert main(["evaluate", "--model", path, "--dataset", dataset, "--from-logits", "--output", output]) == 0
+    printed = _printed_report(capsys.readouterr().out)
+    assert list(printed) == ["model"] and printed["model"]["top1_accuracy"] == 0.5
+    with open(output) as handle:
+        assert list(json.load(handle)["protocols"]) == ["model"]
+    assert main(["evaluate", "--model", path, "--dataset", dataset, "--crops", "model", "1", "--report", "table3",
+                 "--from-logits"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [row[:2] for row in rows if row and row[0] in ("model", "1")] == [["model", "1"], ["1", "1"]]

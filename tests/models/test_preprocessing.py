@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from inception_tf.models.preprocessing import ImagePreprocessing, has_preprocessing
+from inception_tf.models.preprocessing import ImagePreprocessing, has_preprocessing, model_record, set_model_record
 from tests.layer_harness import run_layer_test
 
 # Caffe's bvlc_googlenet train_val.prototxt: mean_value 104 (B), 117 (G), 123 (R), BGR input, no scaling.
@@ -65,12 +65,57 @@ def test_refusals_name_the_argument():
     ImagePreprocessing("tf")(np.zeros((1, 2, 2, 4), np.float32))  # any channel count in tf mode
 
 
-@pytest.mark.parametrize("mode", ["tf", "caffe"])
-def test_layer_contract(mode, tmp_path):
+@pytest.mark.parametrize("options", [{"mode": "tf"}, {"mode": "caffe"},
+                                     {"mode": "tf", "geometry": "crop", "class_names": ["a", "b c"]}])
+def test_layer_contract(options, tmp_path):
     # Pixels up to 255 are rounded to the compute dtype before the mean is subtracted: half a spacing at 255
     # (float16 0.0625, bfloat16 0.5) for the input and as much for the output, whatever the output's size.
-    run_layer_test(ImagePreprocessing, {"mode": mode}, (2, 4, 5, 3), tmp_path, input_range=(0.0, 255.0),
+    run_layer_test(ImagePreprocessing, options, (2, 4, 5, 3), tmp_path, input_range=(0.0, 255.0),
                    policies={"mixed_float16": 0.125, "mixed_bfloat16": 1.0})
+
+
+def test_a_config_without_geometry_reads_as_the_modes_convention():
+    # What an earlier version saved: mode and data_format only.
+    for mode, geometry in (("tf", "square"), ("caffe", "crop")):
+        layer = ImagePreprocessing.from_config({"name": "preprocessing", "mode": mode, "data_format": "channels_last"})
+        assert (layer.geometry, layer.class_names) == (geometry, None)
+
+
+def test_geometry_and_class_names_are_checked():
+    with pytest.raises(ValueError, match=r"geometry must be one of \('square', 'crop'\)\. Received: geometry='centre'"):
+        ImagePreprocessing("tf", geometry="centre")
+    with pytest.raises(ValueError, match="class_names must be a sequence of names, not one string"):
+        ImagePreprocessing("tf", class_names="cat")
+    with pytest.raises(ValueError, match="class_names must not contain newlines"):
+        ImagePreprocessing("tf", class_names=["cat", "dog\nfish"])
+
+
+def _two_class_model(**options):
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.GlobalAveragePooling2D()(ImagePreprocessing(**options)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(2)(x))
+
+
+def test_model_record_reads_the_layer_and_set_model_record_writes_it(tmp_path):
+    model = _two_class_model(mode="caffe")
+    assert model_record(model) == ("caffe", "crop", None)
+    set_model_record(model, geometry="square", class_names=["cat", "dog"])
+    assert model_record(model) == ("caffe", "square", ["cat", "dog"])
+    with pytest.raises(ValueError, match="class_names has 3 names but the model has 2 classes"):
+        set_model_record(model, class_names=["cat", "dog", "fish"])
+    with pytest.raises(ValueError, match="geometry must be one of"):
+        set_model_record(model, geometry="centre")
+    with pytest.raises(ValueError, match="class_names has 1 names"):
+        set_model_record(model, geometry="crop", class_names=["cat"])
+    assert model_record(model) == ("caffe", "square", ["cat", "dog"])  # a refused change changes nothing
+    model.save(tmp_path / "m.keras")
+    assert model_record(keras.models.load_model(tmp_path / "m.keras")) == ("caffe", "square", ["cat", "dog"])
+    outer = keras.Sequential([keras.Input((4, 4, 3)), model])  # found at any depth
+    assert model_record(outer).class_names == ["cat", "dog"]
+    plain = keras.Model(model.input, model.layers[-1].output)
+    with pytest.raises(ValueError, match="has no ImagePreprocessing layer"):
+        model_record(keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2)]))
+    assert model_record(plain).geometry == "square"
 
 
 def test_detection():

@@ -30,14 +30,18 @@ def conv_shapes():
     return shapes
 
 
-def random_weights(seed=0, classifier_std=2e-3):
-    """Caffe name (`conv1/7x7_s2_w_0`, ...) -> float32 array: He-normal kernels, small biases."""
+def random_weights(seed=0, classifier_std=2e-3, bias_std=0.5):
+    """Caffe name (`conv1/7x7_s2_w_0`, ...) -> float32 array: He-normal kernels, normal biases.
+
+    With the default `bias_std` the biases dominate deep activations, so the output hardly
+    depends on the image; a small `bias_std` (0.01) keeps it sensitive to what the image shows.
+    """
     rng = np.random.default_rng(seed)
     weights = {}
     for name, shape in conv_shapes().items():
         fan_in = shape[1] * shape[2] * shape[3]
         weights[f"{name}_w_0"] = rng.normal(0, np.sqrt(2 / fan_in), shape).astype(np.float32)
-        weights[f"{name}_b_0"] = rng.normal(0, 0.5, shape[0]).astype(np.float32)
+        weights[f"{name}_b_0"] = rng.normal(0, bias_std, shape[0]).astype(np.float32)
     weights["loss3/classifier_w_0"] = rng.normal(0, classifier_std, (1000, 1024)).astype(np.float32)
     weights["loss3/classifier_b_0"] = rng.normal(0, 0.5, 1000).astype(np.float32)
     return weights
@@ -134,13 +138,13 @@ def build(weights, layout="opset7", spatial=224, changes=None):
     return model
 
 
-def write(path, seed=0, classifier_std=2e-3, **build_kwargs):
-    """Writes `build(random_weights(seed, classifier_std), **build_kwargs)` to `path`.
+def write(path, seed=0, classifier_std=2e-3, bias_std=0.5, **build_kwargs):
+    """Writes `build(random_weights(seed, classifier_std, bias_std), **build_kwargs)` to `path`.
 
     Returns:
         (weights, path as str): the Caffe-named arrays the file holds, and where it is.
     """
-    weights = random_weights(seed=seed, classifier_std=classifier_std)
+    weights = random_weights(seed=seed, classifier_std=classifier_std, bias_std=bias_std)
     onnx.save(build(weights, **build_kwargs), str(path))
     return weights, str(path)
 

@@ -14,6 +14,7 @@ from tensorflow.python.framework import op_def_registry
 
 import inception_tf
 from inception_tf.serving import export
+from inception_tf.images import resize_image
 from inception_tf.training import data
 
 # A 1x1 GIF (the smallest valid GIF89a file).
@@ -112,7 +113,7 @@ def test_serving_default_equals_keras(loaded, small_googlenet, pixels, exported)
 def test_serving_default_resizes_other_sizes(loaded, small_googlenet, rng):
     big = rng.integers(0, 256, (2, 64, 48, 3)).astype(np.float32)
     out = loaded.signatures["serving_default"](images=tf.constant(big))
-    expected = keras_probabilities(small_googlenet, data.resize_image(big, 32))
+    expected = keras_probabilities(small_googlenet, resize_image(big, 32))
     np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
 
 
@@ -127,7 +128,7 @@ def test_predict_images_decodes_every_format(loaded, small_googlenet, pixels):
     np.testing.assert_allclose(out["probabilities"][2:3], keras_probabilities(small_googlenet, jpeg), atol=1e-5)
     gif = tf.io.decode_gif(GIF_1X1).numpy()[0].astype(np.float32)[None]
     np.testing.assert_allclose(out["probabilities"][3:], keras_probabilities(small_googlenet,
-                               data.resize_image(gif, 32)), atol=1e-5)
+                               resize_image(gif, 32)), atol=1e-5)
 
 
 def saved_graph(path):
@@ -291,7 +292,7 @@ def test_a_model_keras_cannot_rebuild_exports_with_tensorflows_lrn(tmp_path, mon
 
     monkeypatch.setattr(kernels, "banded_lrn_pays_off", lambda: banded_pays_off)
     inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Lambda(lambda t: t / 255.0)(inputs)
+    x = keras.layers.Lambda(lambda t: t / 255.0)(inception_tf.ImagePreprocessing("tf")(inputs))
     lrn = inception_tf.LocalResponseNormalization()
     x = lrn(keras.layers.Conv2D(8, 3, padding="same")(x))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
@@ -299,4 +300,4 @@ def test_a_model_keras_cannot_rebuild_exports_with_tensorflows_lrn(tmp_path, mon
     assert "LRN" in all_op_types(path) and lrn.implementation == "auto"
     images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
     served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
-    np.testing.assert_allclose(served["probabilities"], model(images / 127.5 - 1.0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(served["probabilities"], model(images), rtol=1e-5, atol=1e-6)

@@ -8,7 +8,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from inception_tf import GoogLeNet  # noqa: E402
-from inception_tf.evaluation.crops import make_crops  # noqa: E402
+from inception_tf.crops import make_crops  # noqa: E402
 from inception_tf.imagenet import imagenet_classes  # noqa: E402
 from inception_tf.serving import predict  # noqa: E402
 from tests.models import zoo_onnx  # noqa: E402
@@ -42,7 +42,7 @@ def onnxruntime_top(zoo_file, pixels, k):
 def test_top_classes_of_any_photo_match_onnxruntime(zoo_file, photos):
     paths, pixels = photos
     names = [name for _, name, _ in imagenet_classes()]
-    rows = predict.predict_keras(GoogLeNet(weights=zoo_file), paths, top_k=5, class_names=names)
+    rows = predict.predict_keras(GoogLeNet(weights=zoo_file), paths, top_k=5)  # the names the weights record
     for (path, top), (expected, probs), own in zip(rows, onnxruntime_top(zoo_file, pixels, 5), paths):
         assert path == own
         assert [name for name, _ in top] == [names[i] for i in expected]

@@ -38,7 +38,7 @@ litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 import tensorflow as tf  # noqa: E402
 
-from inception_tf import GoogLeNet, inference_model  # noqa: E402
+from inception_tf import GoogLeNet, ImagePreprocessing, inference_model  # noqa: E402
 from inception_tf.serving import export, formats  # noqa: E402
 
 SIZE = 32
@@ -182,7 +182,8 @@ def test_int8_onnx_keeps_softmax_and_top_k_in_float32(calibration, images, tmp_p
     probabilities summing to 1, and the scores are numpy's top 5 of them."""
     keras.utils.set_random_seed(3)
     inputs = keras.Input((SIZE, SIZE, 3))
-    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(16, 3, activation="relu")(inputs))
+    pixels = ImagePreprocessing("tf")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(16, 3, activation="relu")(pixels))
     classifier = keras.Model(inputs, keras.layers.Dense(200, activation="softmax")(pooled))
     path = formats.export_onnx(classifier, str(tmp_path / "wide_int8.onnx"), quantize="int8",
                                calibration=calibration)

@@ -40,8 +40,11 @@ def test_a_missing_base_starts_at_version_1(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_model():
+    from inception_tf import ImagePreprocessing
+
     inputs = keras.Input((8, 8, 3))
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs)))
+    pooled = keras.layers.GlobalAveragePooling2D()(ImagePreprocessing("tf")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled))
 
 
 def _markers(base):

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 
+from inception_tf.models.preprocessing import model_record
 from inception_tf.training import train
 from inception_tf.training.train import TrainConfig
 
@@ -48,6 +49,8 @@ def test_run_directory_holds_every_artifact(tmp_path, tfds_dir):
     assert not [name for name in os.listdir(artifacts["run_dir"]) if name.startswith(".tmp-")]
     model = keras.models.load_model(artifacts["model"])
     assert model.output_shape == (None, 10)  # the inference model: main output only
+    # What training records for the model's users: its pipeline's test geometry and the dataset's names.
+    assert model_record(model) == ("tf", "square", list("0123456789"))
     best = keras.models.load_model(artifacts["best_model"])
     assert best.output_shape == (None, 10)
 
@@ -145,6 +148,13 @@ def test_default_cli_run_reaches_95_percent_on_digits(tmp_path, run_cli):
     assert (exported / "saved_model.pb").exists() and (exported / "assets" / "class_names.txt").exists()
     assert "Strategy:" in result.stderr
     print(f"\n  default run: test accuracy {metrics['test']['accuracy']:.4f} in {elapsed:.0f} s")
+    # The model's own protocol (evaluate without --crops) is the run's test accuracy.
+    evaluated = run_cli("evaluate", "--model", tmp_path / "runs" / "googlenet_digits", "--dataset", "digits")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    lines = evaluated.stdout.splitlines()
+    report = json.loads("\n".join(lines[lines.index("{"):]))["model"]
+    assert report["geometry"] == "square"
+    assert abs(report["top1_accuracy"] - metrics["test"]["accuracy"]) <= 0.003, (report, metrics["test"])
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from inception_tf.evaluation import crops as crops_module
-from inception_tf.evaluation.crops import BOX_FIELDS, CROP_COUNTS, crop_boxes, crop_scales, make_crops
+from inception_tf import crops as crops_module
+from inception_tf.crops import BOX_FIELDS, CROP_COUNTS, crop_boxes, crop_scales, make_crops
 
 PAPER_SHORTER_SIDES = (256, 288, 320, 352)
 
