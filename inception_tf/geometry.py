@@ -24,10 +24,6 @@ Examples:
 
 SQUARE, CROP = "square", "crop"
 GEOMETRIES = (SQUARE, CROP)
-DESCRIPTIONS = {
-    SQUARE: "central square resized to the input side",
-    CROP: "shorter side resized to 256/224 of the input side, central crop",
-}
 # The paper's test-time protocols (`inception_tf.crops`): crops per image, and the shorter-side lengths
 # for a 224x224 model (one scale for 1 and 10 crops, four for 144).
 CROP_COUNTS = (1, 10, 144)
