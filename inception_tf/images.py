@@ -17,6 +17,7 @@ def _central_square(images):
 
 def to_channels(image, channels):
     """`(..., channels_in)` images with `channels` channels: alpha dropped, grey repeated, RGB averaged."""
+    image = tf.convert_to_tensor(image)
     if image.shape[-1] == 4:
         image = image[..., :3]  # drop alpha
     if image.shape[-1] == 3 and channels == 1:
@@ -45,7 +46,7 @@ def resize_image(image, image_size, channels=3):
     """
     image = to_channels(image, channels)
     image = tf.image.resize(_central_square(image), (image_size, image_size), method="bilinear")
-    return tf.clip_by_value(image, 0.0, 255.0)
+    return tf.clip_by_value(image, 0.0, 255.0)  # pragma: no mutate  (bilinear cannot leave the input's range)
 
 
 def prepare_images(images, image_size, geometry, channels=3):
@@ -69,7 +70,7 @@ def prepare_images(images, image_size, geometry, channels=3):
     check_geometry(geometry)
     if geometry == SQUARE:
         return resize_image(images, image_size, channels)
-    images = to_channels(tf.convert_to_tensor(images), channels)
+    images = to_channels(images, channels)
 
     def centre_crop(image):
         return make_crops(image, image_size, 1)[0]

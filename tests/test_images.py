@@ -61,6 +61,7 @@ def test_prepare_images_keeps_pixels_in_range_and_converts_channels():
     for geometry in ("square", "crop"):
         out = prepare_images(white, 32, geometry).numpy()
         assert out.max() <= 255.0 and out.min() >= 0.0
+        assert prepare_images(np.zeros((40, 57, 3), np.uint8), 32, geometry).numpy().max() == 0.0  # black stays 0
         grey = prepare_images(white, 32, geometry, channels=1).numpy()
         assert grey.shape == (32, 32, 1) and np.allclose(grey, 255.0, atol=1e-3)
 
@@ -70,3 +71,21 @@ def test_prepare_images_refuses_an_unknown_geometry():
 
     with pytest.raises(ValueError, match=r"geometry must be one of \('square', 'crop'\)\. Received: geometry='full'"):
         prepare_images(np.zeros((8, 8, 3), np.uint8), 8, "full")
+
+
+def test_to_channels_against_numpy():
+    from inception_tf.images import to_channels
+
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (2, 5, 6, 4)).astype(np.uint8)
+    np.testing.assert_array_equal(np.asarray(to_channels(rgba, 3)), rgba[..., :3])  # alpha dropped
+    grey = rgba[..., :1]
+    np.testing.assert_array_equal(np.asarray(to_channels(grey, 3)), np.repeat(grey, 3, axis=-1))  # grey repeated
+    luma = np.round(rgba[..., :3].astype(np.float64) @ [0.2989, 0.5870, 0.1140])[..., None]  # ITU-R 601 weights
+    assert np.abs(np.asarray(to_channels(rgba[..., :3], 1)).astype(np.float64) - luma).max() <= 1
+    assert to_channels(rgba, 1).shape == (2, 5, 6, 1)  # alpha dropped, then averaged
+    np.testing.assert_array_equal(np.asarray(to_channels(grey, 1)), grey)  # already right: unchanged
+    with pytest.raises(ValueError, match="Cannot turn images with 2 channels into 3"):
+        to_channels(rgba[..., :2], 3)
+    with pytest.raises(ValueError, match="Cannot turn images with 3 channels into 2"):
+        to_channels(rgba[..., :3], 2)
