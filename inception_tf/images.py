@@ -46,7 +46,8 @@ def resize_image(image, image_size, channels=3):
     """
     image = to_channels(image, channels)
     image = tf.image.resize(_central_square(image), (image_size, image_size), method="bilinear")
-    return tf.clip_by_value(image, 0.0, 255.0)  # pragma: no mutate  (bilinear cannot leave the input's range)
+    # Bilinear resizing cannot leave the input's range: the clip only guards float32 rounding.
+    return tf.clip_by_value(image, 0.0, 255.0)  # pragma: no mutate
 
 
 def prepare_images(images, image_size, geometry, channels=3):

@@ -43,7 +43,7 @@ def random_weights(seed=0, classifier_std=2e-3, bias_std=0.5):
         weights[f"{name}_w_0"] = rng.normal(0, np.sqrt(2 / fan_in), shape).astype(np.float32)
         weights[f"{name}_b_0"] = rng.normal(0, bias_std, shape[0]).astype(np.float32)
     weights["loss3/classifier_w_0"] = rng.normal(0, classifier_std, (1000, 1024)).astype(np.float32)
-    weights["loss3/classifier_b_0"] = rng.normal(0, 0.5, 1000).astype(np.float32)
+    weights["loss3/classifier_b_0"] = rng.normal(0, bias_std, 1000).astype(np.float32)
     return weights
 
 
