@@ -115,7 +115,7 @@ ModelRecord = collections.namedtuple("ModelRecord", ["preprocessing", "geometry"
 
 
 def _preprocessing_layer(model):
-    layers = [layer for layer in model._flatten_layers(include_self=True) if isinstance(layer, ImagePreprocessing)]
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, ImagePreprocessing)]
     return layers[0] if layers else None
 
 
@@ -144,12 +144,17 @@ def model_record(model):
 
 
 def _classes(model):
-    """The number of classes of a `(batch, classes)` output (the main one of a dict), or None."""
-    output_shape = model.output_shape
-    if isinstance(output_shape, dict):
-        output_shape = output_shape.get("main")
-    if isinstance(output_shape, tuple) and len(output_shape) == 2:
-        return output_shape[-1]
+    """The number of classes of a `(batch, classes)` output (the `"main"` one of a dict), or None."""
+    try:
+        output = model.output
+    except AttributeError:  # a Sequential model never called on a tensor: its output shape is known all the same
+        output = None
+    if isinstance(output, dict):  # GoogLeNet with auxiliary heads: the main output names the classes
+        shape = tuple(output["main"].shape) if "main" in output else None
+    else:
+        shape = model.output_shape
+    if isinstance(shape, tuple) and len(shape) == 2:
+        return shape[1]
     return None
 
 
