@@ -135,7 +135,7 @@ def test_the_record_of_a_model_with_auxiliary_heads_or_without_classes():
     with pytest.raises(ValueError, match="class_names has 2 names but the model has 3 classes"):
         set_model_record(model, class_names=["a", "b"])
     features = GoogLeNet(input_shape=(32, 32, 3), include_top=False)  # (batch, 1, 1, 1024): no classes to count
-    assert model_record(set_model_record(features, class_names=["a"])).class_names == ["a"]
+    assert model_record(set_model_record(features, class_names=["a", "b"])).class_names == ["a", "b"]
     plain = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="has no ImagePreprocessing layer"):
         set_model_record(plain, geometry="crop")
