@@ -41,6 +41,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 
 from inception_tf import GoogLeNet, inference_model  # noqa: E402
 from inception_tf.serving import export, formats  # noqa: E402
+from inception_tf.serving.runs import export_run  # noqa: E402
 
 SIZE = 32
 CLASSES = 10
@@ -457,6 +458,15 @@ def test_cli_reads_the_calibration_dataset_from_data_dir(small_keras_file, tfds_
     with open(formats.quantization_path(out.strip().splitlines()[-1])) as handle:
         assert json.load(handle)["calibration"]["images"] == 8
     assert not default_dir.exists()  # the digits were read from --data-dir, not prepared in the default
+
+
+@pytest.mark.slow
+def test_export_run_calibrates_on_the_train_split_by_default(small_keras_file, tfds_dir, tmp_path):
+    path = export_run(small_keras_file, str(tmp_path), format="litert", quantize="int8", calibration="digits",
+                      calibration_images=8, calibration_data_dir=tfds_dir)
+    with open(formats.quantization_path(path)) as handle:
+        assert json.load(handle)["calibration"] == {"dataset": "digits", "split": "train", "images": 8,
+                                                    "image_size": [32, 32], "method": "minmax"}
 
 
 @pytest.mark.slow
