@@ -57,3 +57,17 @@ def test_train_help_lists_every_field_with_its_help(run_cli, monkeypatch):
     for field in dataclasses.fields(TrainConfig):
         assert "--" + field.name.replace("_", "-") in text, field.name
         assert " ".join(field.metadata["help"].split()) in text, field.name
+
+
+def test_train_verbose_takes_keras_three_levels():
+    parser = cli.build_parser()
+    for level in (0, 1, 2):  # model.fit's verbose: silent, progress bar, one line per epoch
+        assert cli._train_config(parser.parse_args(["train", "--verbose", str(level)])).verbose == level
+
+
+@pytest.mark.parametrize("level", ["3", "-1"])
+def test_train_verbose_refuses_other_levels(run_cli, level):
+    result = run_cli("train", "--verbose", level)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"inception-tf train: error: argument --verbose: invalid choice: {level} (choose from 0, 1, 2)")

@@ -54,6 +54,7 @@ def test_slidenet_keeps_its_28x28_inputs_and_its_adam_rate_on_digits():
     ("folder:/data/flowers", "googlenet_folder__data_flowers"),   # one directory name: separators become "_"
     ("folder:/data/flowers/", "googlenet_folder__data_flowers"),
     ("imagenette/320px", "googlenet_imagenette_320px"),
+    ("folder:/photos/BOX/", "googlenet_folder__photos_BOX"),  # only the underscores at the ends go
 ])
 def test_the_run_name_is_model_and_dataset_as_one_directory_name(dataset, run_name):
     assert TrainConfig(dataset=dataset).resolved_run_name() == run_name
