@@ -56,6 +56,14 @@ def test_a_failed_collective_under_multi_worker_becomes_one_line_naming_the_work
     assert isinstance(info.value.__cause__, error_class)
 
 
+def test_a_lost_worker_the_error_does_not_name_is_a_worker():
+    with pytest.raises(distribute.WorkerLost) as info:
+        with distribute.worker_loss_reported(_multi_worker_strategy(), "backup"):
+            raise tf.errors.UnavailableError(None, None, "Collective ops is aborted by: check alive failed")
+    assert str(info.value).startswith("The training cluster lost a worker: its collective operations failed "
+                                      "(UnavailableError).")
+
+
 def test_other_errors_pass_unchanged():
     strategy = _multi_worker_strategy()
     with pytest.raises(tf.errors.InternalError, match="a kernel failed"):  # no collective op failed
