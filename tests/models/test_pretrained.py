@@ -280,3 +280,33 @@ def test_a_cached_file_that_declares_no_record_is_refused(tmp_path, monkeypatch)
         handle.create_dataset("layers/dense/vars/0", data=np.zeros((1,), np.float32))
     with pytest.raises(ValueError, match=r"does not declare the weights 'imagenet'; delete it to convert them again"):
         GoogLeNet(input_shape=(32, 32, 3), weights="imagenet")
+
+
+def test_the_auxiliary_heads_warning_points_at_the_callers_line_and_only_when_asked(converted, recwarn):
+    GoogLeNet(input_shape=(32, 32, 3), weights=converted, aux_logits=True)
+    (warning,) = [w for w in recwarn if issubclass(w.category, UserWarning)]
+    assert str(warning.message).startswith("Caffe's ImageNet weights have no auxiliary classifiers")
+    assert warning.filename == __file__  # the user's GoogLeNet(...) call, not the package's code
+    recwarn.clear()
+    model = GoogLeNet(input_shape=(32, 32, 3))
+    pretrained.load(model, pretrained.resolve(converted))  # aux_logits left out: nothing to warn of
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_an_array_of_the_published_weights_that_does_not_fit_names_the_record(converted, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    (tmp_path / "keras_home" / "models").mkdir(parents=True)
+    changed = _changed(converted, tmp_path, _reshape("logits/kernel", (1024, 999)))
+    shutil.copy(changed, tmp_path / "keras_home" / "models" / published_weights.IMAGENET.converted_file_name)
+    with pytest.raises(ValueError, match=r"^imagenet: layer 'logits' needs a kernel of shape \(1024, 1000\)"):
+        GoogLeNet(input_shape=(32, 32, 3), weights="imagenet")
+
+
+def test_the_source_file_is_fetched_into_a_cache_that_does_not_exist_yet(zoo_file, tmp_path):
+    with open(zoo_file, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    record = dataclasses.replace(published_weights.IMAGENET, url=f"file://{zoo_file}", sha256=digest)
+    cache_dir = tmp_path / "fresh_keras_home"  # neither it nor models/ exists: get_file would fall back to /tmp
+    path = pretrained.fetch_onnx(record, cache_dir=str(cache_dir))
+    assert path == str(cache_dir / "models" / "googlenet-7.onnx")
+    assert (cache_dir / "models" / "googlenet-7.onnx").read_bytes() == open(zoo_file, "rb").read()
