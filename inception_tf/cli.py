@@ -153,6 +153,9 @@ def _export(args):
 def _export_options(args):
     """The export's keyword arguments from its flags; ValueError for flags that do not go together."""
     options = {"top_k": args.top_k, "overwrite": args.overwrite}
+    if args.data_dir is not None and args.calibration is None:
+        raise ValueError("--data-dir applies to --calibration only: the calibration dataset's "
+                         "tensorflow-datasets directory.")
     if args.format == "savedmodel":
         if args.quantize is not None or args.calibration is not None:
             raise ValueError("--quantize and --calibration apply to --format onnx or litert; for a SavedModel use "
@@ -169,7 +172,8 @@ def _export_options(args):
     if args.calibration is None:
         raise ValueError("--quantize int8 needs --calibration DATASET (digits, a tfds name or folder:PATH).")
     return {**options, "quantize": args.quantize, "calibration": args.calibration,
-            "calibration_images": args.calibration_images, "calibration_split": args.calibration_split}
+            "calibration_images": args.calibration_images, "calibration_split": args.calibration_split,
+            "calibration_data_dir": args.data_dir}
 
 
 def _predict(args):
@@ -302,6 +306,7 @@ def _add_export_parsers(commands):
     parser.add_argument("--calibration-images", type=_positive_int, default=DEFAULT_CALIBRATION_IMAGES,
                         metavar="N", help="how many images of the calibration split (the first N)")
     parser.add_argument("--calibration-split", default="train", help="the calibration dataset's split")
+    parser.add_argument("--data-dir", default=None, help="with --calibration: its tensorflow-datasets data directory")
     parser.set_defaults(handler=_export)
 
     parser = commands.add_parser(

@@ -1,6 +1,11 @@
 """The `inception-tf` command: what it prints, and its one-line refusals (run in process)."""
 
+import dataclasses
+
 import pytest
+
+from inception_tf import cli
+from inception_tf.training.config import TrainConfig
 
 
 def test_costs_prints_slide_11(run_cli):
@@ -31,3 +36,38 @@ def test_bad_image_size_for_slidenet(run_cli):
     assert result.stderr.strip().splitlines()[-1] == (
         "inception-tf costs: error: SlideNet takes 28x28 inputs. Received: --image-size=64"
     )
+
+
+def test_train_flags_are_the_config_fields_with_their_short_spellings():
+    parser = cli.build_parser()
+    config = cli._train_config(parser.parse_args(["train"]))
+    assert config == TrainConfig()
+    spelled = cli._train_config(parser.parse_args(["train", "--no-aux", "--jit", "--no-shuffle", "--ema",
+                                                   "--freeze-epochs", "1", "--weights", "w.onnx"]))
+    assert (spelled.aux_logits, spelled.jit_compile, spelled.shuffle, spelled.ema, spelled.freeze_epochs) == (
+        False, True, False, True, 1)
+    assert cli._train_config(parser.parse_args(["train", "--aux-logits", "--no-jit-compile"])) == TrainConfig()
+
+
+def test_train_help_lists_every_field_with_its_help(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag: argparse wraps to the terminal's width
+    result = run_cli("train", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps the help lines
+    for field in dataclasses.fields(TrainConfig):
+        assert "--" + field.name.replace("_", "-") in text, field.name
+        assert " ".join(field.metadata["help"].split()) in text, field.name
+
+
+def test_train_verbose_takes_keras_three_levels():
+    parser = cli.build_parser()
+    for level in (0, 1, 2):  # model.fit's verbose: silent, progress bar, one line per epoch
+        assert cli._train_config(parser.parse_args(["train", "--verbose", str(level)])).verbose == level
+
+
+@pytest.mark.parametrize("level", ["3", "-1"])
+def test_train_verbose_refuses_other_levels(run_cli, level):
+    result = run_cli("train", "--verbose", level)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"inception-tf train: error: argument --verbose: invalid choice: {level} (choose from 0, 1, 2)")

@@ -1,6 +1,8 @@
 """inception_tf.runs: a run directory's layout, model and class names; what a `--model` string names."""
 
 import json
+import os
+import sys
 
 import keras
 import numpy as np
@@ -22,6 +24,19 @@ def test_export_run_under_training_says_where_it_moved():
         training_runs.export_run
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
         training_runs.missing
+
+
+def test_a_run_directory_has_the_documented_layout(tmp_path):
+    run_dir = str(tmp_path / "googlenet_digits")
+    assert runs.artifacts(run_dir) == {  # the layout the module's docstring and the README give
+        "run_dir": run_dir,
+        "model": os.path.join(run_dir, "model.keras"),
+        "best_model": os.path.join(run_dir, "best.keras"),
+        "metrics": os.path.join(run_dir, "metrics.json"),
+        "history_csv": os.path.join(run_dir, "history.csv"),
+        "tensorboard": os.path.join(run_dir, "logs"),
+        "backup": os.path.join(run_dir, "backup"),
+    }
 
 
 def test_what_a_model_string_names(tmp_path):
@@ -59,3 +74,20 @@ def test_load_model_reads_a_run_directory_and_refuses_what_is_no_keras_file(tmp_
     (tmp_path / "broken.keras").write_text("not a zip archive")
     with pytest.raises(ValueError, match="broken.keras.* is not a .keras file"):
         runs.load_model(str(tmp_path / "broken.keras"))
+
+
+def test_load_model_registers_the_package_layers_itself(tmp_path, monkeypatch):
+    # A script that only loads a .keras file has imported none of the layers' modules: as if lrn.py never ran.
+    import inception_tf.models
+    from inception_tf.models import lrn
+
+    inputs = keras.Input((8, 8, 3))
+    keras.Model(inputs, lrn.LocalResponseNormalization(implementation="standard")(inputs)).save(tmp_path / "m.keras")
+    monkeypatch.delitem(keras.saving.get_custom_objects(), "inception_tf>LocalResponseNormalization")
+    monkeypatch.delitem(sys.modules, "inception_tf.models.lrn")
+    monkeypatch.setattr(inception_tf.models, "lrn", lrn)  # put back after the test, as sys.modules is
+    with pytest.raises(TypeError, match="LocalResponseNormalization"):  # Keras alone does not find the layer
+        keras.models.load_model(tmp_path / "m.keras")
+    loaded = runs.load_model(str(tmp_path / "m.keras"))
+    assert type(loaded.layers[1]).__module__ == "inception_tf.models.lrn"
+    assert type(loaded.layers[1]).__name__ == "LocalResponseNormalization"

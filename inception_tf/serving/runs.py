@@ -20,7 +20,8 @@ def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
             `calibration` given as a dataset name is read with
             `data.calibration_set` at the model's geometry, taking
             `calibration_images` images (default 128) of `calibration_split`
-            (default "train")).
+            (default "train") from the tensorflow-datasets directory
+            `calibration_data_dir` (default None: tensorflow-datasets' own)).
 
     Returns:
         str. The version directory or file written.
@@ -40,11 +41,12 @@ def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
         raise ValueError(f"format must be 'savedmodel' or one of {tuple(formats.FORMATS)}. Received: format={format!r}")
     count = options.pop("calibration_images", formats.DEFAULT_CALIBRATION_IMAGES)
     split = options.pop("calibration_split", "train")
+    data_dir = options.pop("calibration_data_dir", None)
     if isinstance(options.get("calibration"), str):
         from inception_tf.models.preprocessing import model_record
         from inception_tf.training import data
 
         geometry = model_record(model).geometry
         options["calibration"] = data.calibration_set(options["calibration"], model.input_shape, count, geometry,
-                                                      split)
+                                                      split, data_dir=data_dir)
     return formats.export_model(model, os.path.join(export_dir, name + formats.FORMATS[format]), format, **options)

@@ -246,7 +246,8 @@ def train(config, callbacks=()):
             inference.save(temporary)  # uncompiled: an inference model carries no optimizer
         with strategy.scope():
             inference.compile(loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
-        test_metrics = inference.evaluate(test_data, verbose=config.resolved_verbose(), return_dict=True)
+        with distribute.worker_loss_reported(strategy, artifacts["backup"]):  # its metrics are all-reduced too
+            test_metrics = inference.evaluate(test_data, verbose=config.resolved_verbose(), return_dict=True)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 

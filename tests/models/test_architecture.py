@@ -1,5 +1,7 @@
 """architecture: GoogLeNet's Table 1 as data, read by the builders, the recipes and the converter."""
 
+import pickle
+
 from inception_tf.models import architecture, googlenet, recipes
 
 # Table 1 of Szegedy et al. 2014: each module's output depth at 224x224.
@@ -19,3 +21,12 @@ def test_googlenet_and_recipes_re_export_the_same_objects():
         assert getattr(googlenet, name) is getattr(architecture, name), name
     assert recipes.RECIPES["googlenet"].image_size == architecture.GOOGLENET_IMAGE_SIZE == 224
     assert recipes.RECIPES["slidenet"].image_size == architecture.SLIDENET_IMAGE_SIZE == 28
+
+
+def test_the_specs_pickle_and_print_under_their_own_name():
+    # A namedtuple pickles (for multiprocessing, caches) by looking its class up in the module under its name.
+    tables = (architecture.INCEPTION_SPEC, architecture.SLIDENET_SPEC)
+    assert pickle.loads(pickle.dumps(tables)) == tables
+    assert repr(architecture.INCEPTION_SPEC[0]) == ("InceptionSpec(name='3a', filters_1x1=64, filters_3x3_reduce=96, "
+                                                    "filters_3x3=128, filters_5x5_reduce=16, filters_5x5=32, "
+                                                    "filters_pool_proj=32)")

@@ -214,3 +214,99 @@ def test_what_weights_names(zoo_file, converted, tmp_path, monkeypatch):
         pretrained.resolve("imagenet21k")
     with pytest.raises(FileNotFoundError, match=r"weights file 'imagenet\.h5' does not exist"):
         pretrained.resolve("imagenet.h5")
+
+
+def test_a_source_is_frozen_and_preprocesses_as_its_record_says():
+    source = pretrained.resolve("imagenet")
+    assert source.preprocessing == "caffe"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        source.kind = "keras"
+    # A Keras weights file has no record: the models' own default, `x / 127.5 - 1` (ImagePreprocessing "tf").
+    assert pretrained.WeightsSource("keras", "model.weights.h5").preprocessing == "tf"
+    assert pretrained.preprocessing_mode(None) == "tf" and pretrained.preprocessing_mode(source) == "caffe"
+
+
+def test_the_cache_is_keras_own(monkeypatch, tmp_path):
+    # keras.utils.get_file's cache: $KERAS_HOME, else ~/.keras.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    assert pretrained.keras_home() == str(tmp_path / "keras_home")
+    monkeypatch.delenv("KERAS_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert pretrained.keras_home() == str(tmp_path / ".keras")
+
+
+def test_weights_of_another_type_are_refused_listing_every_record(monkeypatch):
+    other = dataclasses.replace(published_weights.IMAGENET, name="other")
+    monkeypatch.setitem(published_weights.PUBLISHED, "other", other)
+    with pytest.raises(ValueError, match=r"^weights must be None, 'imagenet', 'other', or the path of a \.onnx or "
+                                         r"weights file\. Received: weights=3$"):
+        pretrained.resolve(3)
+
+
+def test_unknown_arrays_are_named_five_at_most(converted, tmp_path):
+    names = [f"extra_{i}/kernel" for i in range(6)]
+
+    def add(count):
+        def change(handle):
+            for name in names[:count]:
+                handle.create_dataset(name, data=np.zeros((1,), np.float32))
+        return change
+
+    listed = ", ".join(repr(name) for name in names[:5])
+    path = _changed(converted, tmp_path, add(5))
+    with pytest.raises(ValueError, match=rf": arrays for no layer of GoogLeNet: \[{listed}\]\.$"):
+        pretrained.read_layer_arrays(path)
+    path = _changed(converted, tmp_path, add(6))
+    with pytest.raises(ValueError, match=rf": arrays for no layer of GoogLeNet: \[{listed}\] \.\.\.\.$"):
+        pretrained.read_layer_arrays(path)
+
+
+def test_converting_replaces_an_existing_file_unless_told_not_to(zoo_file, tmp_path):
+    output = tmp_path / "out.weights.h5"
+    output.write_bytes(b"an older file")
+    assert pretrained.convert_onnx(zoo_file, output) == str(output)  # replaced by default
+    assert pretrained.resolve(str(output)).kind == "converted"
+    with pytest.raises(FileExistsError, match=r"out\.weights\.h5 already exists; pass overwrite=True"):
+        pretrained.convert_onnx(zoo_file, output, overwrite=False)
+    fresh = tmp_path / "fresh.weights.h5"
+    assert pretrained.convert_onnx(zoo_file, fresh, overwrite=False) == str(fresh)
+
+
+def test_a_cached_file_that_declares_no_record_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    cached = tmp_path / "models" / published_weights.IMAGENET.converted_file_name
+    with h5py.File(cached, "w") as handle:  # an HDF5 file that declares nothing: a Keras weights file
+        handle.create_dataset("layers/dense/vars/0", data=np.zeros((1,), np.float32))
+    with pytest.raises(ValueError, match=r"does not declare the weights 'imagenet'; delete it to convert them again"):
+        GoogLeNet(input_shape=(32, 32, 3), weights="imagenet")
+
+
+def test_the_auxiliary_heads_warning_points_at_the_callers_line_and_only_when_asked(converted, recwarn):
+    GoogLeNet(input_shape=(32, 32, 3), weights=converted, aux_logits=True)
+    (warning,) = [w for w in recwarn if issubclass(w.category, UserWarning)]
+    assert str(warning.message).startswith("Caffe's ImageNet weights have no auxiliary classifiers")
+    assert warning.filename == __file__  # the user's GoogLeNet(...) call, not the package's code
+    recwarn.clear()
+    model = GoogLeNet(input_shape=(32, 32, 3))
+    pretrained.load(model, pretrained.resolve(converted))  # aux_logits left out: nothing to warn of
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_an_array_of_the_published_weights_that_does_not_fit_names_the_record(converted, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    (tmp_path / "keras_home" / "models").mkdir(parents=True)
+    changed = _changed(converted, tmp_path, _reshape("logits/kernel", (1024, 999)))
+    shutil.copy(changed, tmp_path / "keras_home" / "models" / published_weights.IMAGENET.converted_file_name)
+    with pytest.raises(ValueError, match=r"^imagenet: layer 'logits' needs a kernel of shape \(1024, 1000\)"):
+        GoogLeNet(input_shape=(32, 32, 3), weights="imagenet")
+
+
+def test_the_source_file_is_fetched_into_a_cache_that_does_not_exist_yet(zoo_file, tmp_path):
+    with open(zoo_file, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    record = dataclasses.replace(published_weights.IMAGENET, url=f"file://{zoo_file}", sha256=digest)
+    cache_dir = tmp_path / "fresh_keras_home"  # neither it nor models/ exists: get_file would fall back to /tmp
+    path = pretrained.fetch_onnx(record, cache_dir=str(cache_dir))
+    assert path == str(cache_dir / "models" / "googlenet-7.onnx")
+    assert (cache_dir / "models" / "googlenet-7.onnx").read_bytes() == open(zoo_file, "rb").read()

@@ -24,6 +24,8 @@ def test_imagenet_is_the_zoos_googlenet_7():
     assert record.sha256 == "5725ccfd90845735ce5897faf7843c3f9b13acda3c4f3bff82cb21c9337c9de8"
     assert record.size == 28_020_232
     assert record.num_classes == 1000
+    # The cache name the README gives; the first release's cache (another layout) was googlenet-7.inception_tf.weights.h5.
+    assert record.converted_file_name == "googlenet-7.inception_tf-v2.weights.h5"
 
 
 def test_imagenet_metrics_and_protocol_are_caffes():
@@ -31,7 +33,8 @@ def test_imagenet_metrics_and_protocol_are_caffes():
     metrics = record.metrics
     assert (metrics.top1, metrics.top5) == (0.687, 0.889)
     assert metrics.dataset == "ILSVRC 2012 validation set" and metrics.images == 50_000 and metrics.crops == 1
-    assert "centre crop" in metrics.protocol and "bvlc_googlenet/readme.md" in metrics.source
+    assert metrics.protocol == "a single 224x224 centre crop of each image (Caffe's test-time crop_size 224 from 256)"
+    assert metrics.source == "BVLC/caffe models/bvlc_googlenet/readme.md"
     # Caffe's train_val.prototxt: BGR minus the mean pixel; evaluated at 224 after a centre crop.
     assert (record.preprocessing, record.geometry, record.input_size) == ("caffe", "crop", 224)
 
@@ -45,9 +48,20 @@ def test_class_names_are_synset_words_in_output_order():
 def test_a_record_is_frozen_and_a_wrong_class_list_is_named():
     with pytest.raises(dataclasses.FrozenInstanceError):
         published_weights.IMAGENET.sha256 = "0" * 64
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        published_weights.IMAGENET.metrics.top1 = 0.9
     short = dataclasses.replace(published_weights.IMAGENET, name="short", categories=lambda: (("n0", "a", "a"),))
     with pytest.raises(ValueError, match="weights 'short' declare 1000 classes; their list has 1"):
         short.class_names()
+
+
+def test_records_compare_and_print_by_their_declared_fields_not_their_class_list_loader():
+    same_classes = dataclasses.replace(published_weights.IMAGENET, categories=published_weights.IMAGENET.categories)
+    reloaded = dataclasses.replace(published_weights.IMAGENET, categories=lambda: same_classes.categories())
+    assert reloaded == published_weights.IMAGENET and hash(reloaded) == hash(published_weights.IMAGENET)
+    assert dataclasses.replace(published_weights.IMAGENET, sha256="0" * 64) != published_weights.IMAGENET
+    text = repr(published_weights.IMAGENET)
+    assert "categories" not in text and "function" not in text and "top1=0.687" in text
 
 
 def test_imagenet_resolves_to_one_record_and_an_unknown_name_lists_the_known():

@@ -15,6 +15,7 @@ from tensorflow.python.framework import op_def_registry
 import inception_tf
 from inception_tf.serving import export
 from inception_tf.images import resize_image
+from inception_tf.serving.runs import export_run
 from inception_tf.training import data
 
 # A 1x1 GIF (the smallest valid GIF89a file).
@@ -263,6 +264,15 @@ def test_cli_export_from_a_run_directory_and_predict(small_googlenet, tmp_path, 
     best = int(np.argmax(expected))
     assert lines[0] == str(image) and len(lines) == 6
     assert lines[1].split() == ["1.", "abcdefghij"[best], f"{expected[best]:.4f}"]
+
+
+def test_export_run_writes_a_savedmodel_named_after_the_keras_file_by_default(small_googlenet, tmp_path):
+    source = tmp_path / "tiny.v2.keras"
+    inception_tf.inference_model(small_googlenet).save(source)
+    version_dir = export_run(str(source), str(tmp_path / "saved"))
+    assert version_dir == str(tmp_path / "saved" / "tiny.v2" / "1")
+    assert os.path.exists(os.path.join(version_dir, "saved_model.pb"))
+    assert "serving_default" in tf.saved_model.load(version_dir).signatures
 
 
 def test_cli_predict_bad_inputs(exported, tmp_path, run_cli):

@@ -37,9 +37,11 @@ ort = pytest.importorskip("onnxruntime")
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
 
 from inception_tf import GoogLeNet, ImagePreprocessing, inference_model  # noqa: E402
 from inception_tf.serving import export, formats  # noqa: E402
+from inception_tf.serving.runs import export_run  # noqa: E402
 
 SIZE = 32
 CLASSES = 10
@@ -397,6 +399,12 @@ def _cli(args, run_cli):
      "inception-tf export: error: --quantize int8 needs --calibration DATASET (digits, a tfds name or folder:PATH)."),
     (["--format", "litert", "--calibration", "digits"],
      "inception-tf export: error: --calibration applies to quantized exports only; add --quantize int8."),
+    (["--data-dir", "tfds"],
+     "inception-tf export: error: --data-dir applies to --calibration only: the calibration dataset's "
+     "tensorflow-datasets directory."),
+    (["--format", "onnx", "--quantize", "int8", "--data-dir", "tfds"],
+     "inception-tf export: error: --data-dir applies to --calibration only: the calibration dataset's "
+     "tensorflow-datasets directory."),
     (["--format", "onnx", "--precision", "bfloat16"],
      "inception-tf export: error: --precision applies to --format savedmodel only; for onnx use --quantize int8."),
     (["--format", "onnx", "--quantize", "int8", "--calibration", "digits", "--calibration-images", "0"],
@@ -475,6 +483,28 @@ def test_cli_int8_export_of_a_run_calibrated_on_digits(run_dir, tmp_path, run_cl
                                                               "image_size": [32, 32], "method": "minmax"},
                       "lrn": {"onnx": "banded", "litert": "standard"}[format]}
     assert names == [f"digit {i}" for i in range(10)]
+
+
+@pytest.mark.slow
+def test_cli_reads_the_calibration_dataset_from_data_dir(small_keras_file, tfds_dir, tmp_path, run_cli, monkeypatch):
+    default_dir = tmp_path / "default_tensorflow_datasets"
+    monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(default_dir))  # tfds' directory without a data_dir
+    code, out, err = _cli(["export", small_keras_file, "--format", "litert", "--output-dir", str(tmp_path / "out"),
+                           "--quantize", "int8", "--calibration", "digits", "--calibration-images", "8",
+                           "--data-dir", tfds_dir], run_cli)
+    assert code == 0, err
+    with open(formats.quantization_path(out.strip().splitlines()[-1])) as handle:
+        assert json.load(handle)["calibration"]["images"] == 8
+    assert not default_dir.exists()  # the digits were read from --data-dir, not prepared in the default
+
+
+@pytest.mark.slow
+def test_export_run_calibrates_on_the_train_split_by_default(small_keras_file, tfds_dir, tmp_path):
+    path = export_run(small_keras_file, str(tmp_path), format="litert", quantize="int8", calibration="digits",
+                      calibration_images=8, calibration_data_dir=tfds_dir)
+    with open(formats.quantization_path(path)) as handle:
+        assert json.load(handle)["calibration"] == {"dataset": "digits", "split": "train", "images": 8,
+                                                    "image_size": [32, 32], "method": "minmax"}
 
 
 @pytest.mark.slow

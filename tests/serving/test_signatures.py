@@ -6,7 +6,9 @@ import sys
 
 import keras
 import pytest
+import tensorflow as tf
 
+from inception_tf import geometry
 from inception_tf.serving import export, signatures
 
 
@@ -98,3 +100,55 @@ def test_the_lrn_forms_import_neither_keras_nor_tensorflow():
             "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_contract_names_are_tensorflow_and_tf_servings():
+    assert signatures.SERVING_SIGNATURE == tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+    # TF Serving reads warm-up requests from assets.extra/tf_serving_warmup_requests in the version directory.
+    assert signatures.WARMUP_FILE == os.path.join("assets.extra", "tf_serving_warmup_requests")
+    # The README's contract: assets/class_names.txt, the top 5 classes, float32 or bfloat16 SavedModels.
+    assert signatures.CLASS_NAMES_ASSET == "class_names.txt" and signatures.DEFAULT_TOP_K == 5
+    assert signatures.PRECISIONS == ("float32", "bfloat16")
+
+
+def _saved_model_dir(path):
+    path.mkdir(parents=True)
+    (path / "saved_model.pb").write_bytes(b"")
+    return path
+
+
+def test_a_base_path_resolves_to_its_highest_version_as_tf_serving_serves(tmp_path):
+    base = tmp_path / "m"
+    for version in ("1", "3", "10"):
+        _saved_model_dir(base / version)
+    _saved_model_dir(base / "latest")  # not an integer: TF Serving's poller skips it
+    assert signatures.resolve_version_dir(str(base)) == str(base / "10")
+    assert signatures.resolve_version_dir(str(base), version=3) == str(base / "3")
+    assert signatures.resolve_version_dir(str(base / "3")) == str(base / "3")  # a version directory itself
+
+
+def test_a_version_directory_is_not_a_base_when_a_version_is_asked(tmp_path):
+    version_dir = _saved_model_dir(tmp_path / "m" / "2")
+    with pytest.raises(FileNotFoundError, match=r"No SavedModel at '.*m/2/1'\. Versions there: \[\]"):
+        signatures.resolve_version_dir(str(version_dir), version=1)
+
+
+def test_no_savedmodel_is_named(tmp_path):
+    base = tmp_path / "m"
+    (base / "1").mkdir(parents=True)  # a version directory without saved_model.pb
+    with pytest.raises(FileNotFoundError, match=r"No SavedModel at '.*m/1'\. Versions there: \[1\]"):
+        signatures.resolve_version_dir(str(base))
+    with pytest.raises(FileNotFoundError, match=r"No SavedModel version under '.*empty' \(no integer-named"):
+        signatures.resolve_version_dir(str(tmp_path / "empty"))
+    _saved_model_dir(base / "2")
+    with pytest.raises(FileNotFoundError, match=r"No SavedModel at '.*m/5'\. Versions there: \[1, 2\]"):
+        signatures.resolve_version_dir(str(base), version=5)
+
+
+def test_class_names_are_checked_against_the_classes():
+    assert geometry.check_class_names(None, 3) is None
+    assert geometry.check_class_names((0, "one", 2.5), 3) == ["0", "one", "2.5"]
+    with pytest.raises(ValueError, match=r"^class_names has 2 names but the model has 3 classes\.$"):
+        geometry.check_class_names(["a", "b"], 3)
+    with pytest.raises(ValueError, match="class_names must not contain newlines"):  # one name per line in the asset
+        geometry.check_class_names(["a", "b\nc"], 2)

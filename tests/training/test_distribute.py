@@ -181,3 +181,136 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, tfds_di
     assert chief["train"]["loss"] == other["train"]["loss"]
     assert np.isfinite(chief["train"]["loss"])
     assert export.version_dirs(tmp_path / "saved" / "googlenet_digits") == [1]  # the chief alone exports
+
+
+def _logical_devices(monkeypatch, gpus=0, cpus=1):
+    """Makes `tf.config.list_logical_devices` report `gpus` GPUs and `cpus` CPUs (strategies place nothing yet)."""
+    devices = {kind: [tf.config.LogicalDevice(name=f"/device:{kind}:{i}", device_type=kind) for i in range(count)]
+               for kind, count in (("GPU", gpus), ("CPU", cpus))}
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: list(devices.get(kind, [])))
+
+
+def _no_tpu(monkeypatch):
+    for name in ("TPU_NAME", "COLAB_TPU_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(distribute.os.path, "exists", lambda path: False)
+
+
+@pytest.mark.parametrize("gpus, choice", [(0, "default"), (1, "one_device"), (2, "mirrored"), (4, "mirrored")])
+def test_auto_picks_by_the_gpus_it_sees(monkeypatch, gpus, choice):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    _no_tpu(monkeypatch)
+    _logical_devices(monkeypatch, gpus=gpus)
+    assert distribute._auto_choice() == (choice, None)
+
+
+def test_a_chief_and_a_worker_are_two_workers(monkeypatch):
+    _no_tpu(monkeypatch)
+    _logical_devices(monkeypatch, gpus=0)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["h:1"], "worker": ["h:2"]},
+                                                "task": {"type": "chief", "index": 0}}))
+    assert distribute._auto_choice() == ("multi_worker", None)
+    assert distribute.is_chief() and distribute.task_id() == "chief"
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["h:1"]}, "task": {"type": "chief"}}))
+    assert distribute._auto_choice() == ("default", None)  # one process alone
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker"}}))
+    assert distribute.is_chief()  # a worker without an index is worker 0
+
+
+def test_one_device_and_mirrored_place_replicas_on_the_gpus_else_the_cpus(monkeypatch):
+    _logical_devices(monkeypatch, gpus=2, cpus=2)
+    assert distribute.get_strategy("one_device").extended.worker_devices == (
+        "/job:localhost/replica:0/task:0/device:GPU:0",)
+    assert distribute.get_strategy("mirrored").extended.worker_devices == (
+        "/job:localhost/replica:0/task:0/device:GPU:0", "/job:localhost/replica:0/task:0/device:GPU:1")
+    _logical_devices(monkeypatch, gpus=0, cpus=2)
+    assert distribute.get_strategy("one_device").extended.worker_devices == (
+        "/job:localhost/replica:0/task:0/device:CPU:0",)
+    assert distribute.get_strategy("mirrored").extended.worker_devices == (
+        "/job:localhost/replica:0/task:0/device:CPU:0", "/job:localhost/replica:0/task:0/device:CPU:1")
+
+
+class _FakeTPU:
+    """Stands in for a TPUClusterResolver; counts the connections and initialisations made with it."""
+
+    def __init__(self):
+        self.connected = self.initialised = 0
+
+
+def _fake_tpu_system(monkeypatch, fails=False):
+    made = []
+
+    def resolver():
+        made.append(_FakeTPU())
+        return made[-1]
+
+    def connect(resolver):
+        if fails:
+            raise tf.errors.NotFoundError(None, None, "no TPU platform")
+        resolver.connected += 1
+
+    def initialise(resolver):
+        resolver.initialised += 1
+
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", resolver)
+    monkeypatch.setattr(tf.config, "experimental_connect_to_cluster", connect)
+    monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system", initialise)
+    return made
+
+
+@pytest.mark.parametrize("signal", ["TPU_NAME", "COLAB_TPU_ADDR", "/dev/accel0", "/dev/vfio/0"])
+def test_each_sign_of_a_tpu_connects_and_initialises_it_once(monkeypatch, signal):
+    _no_tpu(monkeypatch)
+    if signal.startswith("/dev/"):
+        monkeypatch.setattr(distribute.os.path, "exists", lambda path: path == signal)
+    else:
+        monkeypatch.setenv(signal, "grpc://10.0.0.2:8470")
+    made = _fake_tpu_system(monkeypatch)
+    choice, resolver = distribute._auto_choice()
+    assert (choice, resolver) == ("tpu", made[0])
+    assert (resolver.connected, resolver.initialised) == (1, 1)
+
+
+def test_no_sign_of_a_tpu_tries_none(monkeypatch):
+    _no_tpu(monkeypatch)
+    made = _fake_tpu_system(monkeypatch)
+    assert distribute._tpu_resolver() is None and made == []
+
+
+def test_a_tpu_that_cannot_be_initialised_is_a_warning_and_no_tpu(monkeypatch, caplog):
+    _no_tpu(monkeypatch)
+    monkeypatch.setenv("TPU_NAME", "local")
+    _fake_tpu_system(monkeypatch, fails=True)
+    caplog.set_level("WARNING", logger="inception_tf")
+    assert distribute._tpu_resolver() is None
+    assert caplog.messages == ["A TPU seemed attached but could not be initialised: no TPU platform"]
+
+
+def test_the_tpu_strategy_is_made_on_the_tpu_initialised_once(monkeypatch, caplog):
+    _no_tpu(monkeypatch)
+    monkeypatch.setenv("TPU_NAME", "local")
+    made = _fake_tpu_system(monkeypatch)
+
+    class TPUStrategy:
+        num_replicas_in_sync = 8
+
+        def __init__(self, resolver):
+            self.resolver = resolver
+
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", TPUStrategy)
+    caplog.set_level("INFO", logger="inception_tf")
+    for name in ("auto", "tpu"):
+        strategy = distribute.get_strategy(name)
+        assert isinstance(strategy, TPUStrategy) and strategy.resolver is made[-1]
+        assert (made[-1].connected, made[-1].initialised) == (1, 1)
+        assert caplog.messages[-1] == f"Strategy: TPUStrategy ({name} requested), 8 replica(s) in sync"
+    assert len(made) == 2  # one resolver per call, never a second initialisation
+
+
+def test_the_default_request_is_auto_and_is_logged(monkeypatch, caplog):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    _no_tpu(monkeypatch)
+    _logical_devices(monkeypatch, gpus=0)
+    caplog.set_level("INFO", logger="inception_tf")
+    assert distribute.get_strategy() is tf.distribute.get_strategy()
+    assert caplog.messages == ["Strategy: _DefaultDistributionStrategy (auto requested), 1 replica(s) in sync"]

@@ -14,10 +14,11 @@ import sys
 import threading
 import time
 
+import keras
 import pytest
 import tensorflow as tf
 
-from inception_tf.training import distribute
+from inception_tf.training import distribute, train
 from tests.training.test_distribute import free_ports, two_workers_config
 
 # Every wait is bounded: starting and tracing two TensorFlow processes on a busy 2-core
@@ -55,6 +56,14 @@ def test_a_failed_collective_under_multi_worker_becomes_one_line_naming_the_work
     assert isinstance(info.value.__cause__, error_class)
 
 
+def test_a_lost_worker_the_error_does_not_name_is_a_worker():
+    with pytest.raises(distribute.WorkerLost) as info:
+        with distribute.worker_loss_reported(_multi_worker_strategy(), "backup"):
+            raise tf.errors.UnavailableError(None, None, "Collective ops is aborted by: check alive failed")
+    assert str(info.value).startswith("The training cluster lost a worker: its collective operations failed "
+                                      "(UnavailableError).")
+
+
 def test_other_errors_pass_unchanged():
     strategy = _multi_worker_strategy()
     with pytest.raises(tf.errors.InternalError, match="a kernel failed"):  # no collective op failed
@@ -66,6 +75,41 @@ def test_other_errors_pass_unchanged():
     with pytest.raises(tf.errors.UnavailableError):  # not multi-worker training
         with distribute.worker_loss_reported(tf.distribute.get_strategy(), "backup"):
             raise tf.errors.UnavailableError(None, None, PEER_RESET)
+
+
+@pytest.mark.slow  # trains GoogLeNet for one step
+def test_a_worker_lost_in_the_test_split_evaluation_after_fit_is_reported_as_in_fit(tmp_path, tfds_dir,
+                                                                                    monkeypatch):
+    # The test split's evaluation all-reduces its metrics across the workers, as fit's steps do.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # no TF_CONFIG: this process alone
+    monkeypatch.setattr(distribute, "get_strategy", lambda name: strategy)
+    fit = FitEnded()
+    evaluate = keras.Model.evaluate
+
+    def evaluate_losing_a_peer_after_fit(model, *args, **kwargs):
+        if fit.ended:
+            raise tf.errors.UnavailableError(None, None, PEER_RESET)
+        return evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", evaluate_losing_a_peer_after_fit)
+    config = train.TrainConfig(epochs=1, steps_per_epoch=1, batch_size=4, image_size=32, aux_logits=False,
+                               output_dir=str(tmp_path), data_dir=tfds_dir, verbose=0, seed=3)
+    with pytest.raises(distribute.WorkerLost, match=r"lost a worker \(/job:worker/replica:0/task:1\)") as info:
+        train.train(config, callbacks=[fit])
+    assert fit.ended  # fit itself finished: the evaluation after it lost the worker
+    assert str(tmp_path / "googlenet_digits" / "backup") in str(info.value)
+    assert isinstance(info.value.__cause__, tf.errors.UnavailableError)
+
+
+class FitEnded(keras.callbacks.Callback):
+    """Records that `model.fit` returned from its last epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.ended = False
+
+    def on_train_end(self, logs=None):
+        self.ended = True
 
 
 class _Worker:
