@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from inception_tf.geometry import SQUARE, check_geometry
+from inception_tf.geometry import SQUARE
 from inception_tf.serving import formats
 from inception_tf.serving.image_files import decode_files, top_classes
 from inception_tf.serving.signatures import IMAGES_INPUT
@@ -55,8 +55,7 @@ def is_export(path):
 def _check_entry(entry, where):
     if not isinstance(entry, dict) or not {"geometry", "image_size"} <= set(entry):
         raise ValueError(f"{where} holds no model record (geometry, image_size). Export the model again.")
-    check_geometry(entry["geometry"])
-    return entry
+    return entry  # its geometry is checked where it is applied (prepare_images)
 
 
 def _onnx_record(session, path):

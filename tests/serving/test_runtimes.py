@@ -87,7 +87,7 @@ def test_an_export_is_refused_without_what_it_needs(exports, image_files, tmp_pa
     with pytest.raises(ValueError, match="No image files given"):
         runtimes.classify_files(paths["onnx"], [])
     with pytest.raises(ValueError, match="top_k=5 but the model has 4 classes"):
-        runtimes.classify_files(paths["onnx"], files, top_k=5)
+        runtimes.classify_files(paths["onnx"], files)  # the default: five classes
     lonely = tmp_path / "lonely.tflite"
     lonely.write_bytes(open(paths["litert"], "rb").read())
     with pytest.raises(FileNotFoundError, match=r"lonely\.model_record\.json' is missing"):
@@ -124,3 +124,24 @@ def test_the_recorded_geometry_and_size_are_what_the_client_applies(exports, ima
     np.testing.assert_allclose(runtimes.classify_images(square, pixels)[0], expected, atol=1e-5)
     assert np.abs(expected - _expected(paths["onnx"], pixels)).max() > 1e-3  # the geometries answer otherwise
     assert os.path.exists(formats.model_record_path(paths["litert"]))
+
+
+def test_an_onnx_export_without_a_record_is_prepared_as_a_central_square_at_its_input_size(exports, image_files,
+                                                                                            tmp_path):
+    _, paths = exports
+    _, pixels = image_files
+    graph = onnx.load(paths["onnx"])
+    kept = [prop for prop in graph.metadata_props if prop.key != "model_record"]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    old = str(tmp_path / "old.onnx")
+    onnx.save(graph, old)
+    squares = []
+    for image in pixels:
+        side = min(image.shape[:2])
+        top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+        squares.append(tf.image.resize(image[top:top + side, left:left + side].astype(np.float32), (SIZE, SIZE)))
+    expected = ort.InferenceSession(old).run(["probabilities"], {"images": np.stack(squares)})[0]
+    probabilities, names = runtimes.classify_images(old, pixels)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert names == NAMES
