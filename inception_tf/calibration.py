@@ -1,8 +1,8 @@
 """The images an int8 export calibrates on (`inception_tf.serving.formats`), and where they came from.
 
-A plain record, below training and serving: the data pipelines
-(`inception_tf.training.data.calibration_set`) make it and the exporters read
-it, so neither wing imports the other for it. Needs no TensorFlow.
+A plain record, below the datasets and serving: `calibration_set`
+(`inception_tf.datasets.examples`) makes it and the exporters read it. Needs
+no TensorFlow.
 """
 
 import dataclasses

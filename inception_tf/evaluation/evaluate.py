@@ -2,8 +2,9 @@
 
 For each image of a dataset split: its crops, the model's class probabilities
 for every crop, their mean over the crops, then top-1 and top-5 against the
-label. Images come raw (unresized) from the same sources as the training
-pipelines: tensorflow-datasets names, `"digits"`, `"folder:PATH"`.
+label. Images come raw (unresized) from `inception_tf.datasets.examples`, the
+same sources as the training pipelines: tensorflow-datasets names, `"digits"`,
+`"folder:PATH"`.
 
 Protocols:
 - `crops=None` (the default, reported as `"model"`): one input per image,
@@ -59,10 +60,10 @@ def load_images(dataset, split, data_dir=None):
         ValueError: unknown dataset or split, or manually downloaded archives
             (ImageNet) missing, naming the directory they belong in.
     """
-    from inception_tf.training import data
+    from inception_tf.datasets.examples import load_examples
 
     try:
-        return data.load_examples(dataset, split, data_dir, shuffle_files=False, seed=None)
+        return load_examples(dataset, split, data_dir, shuffle_files=False, seed=None)
     except AssertionError as error:
         if "Manual directory" not in str(error):
             raise

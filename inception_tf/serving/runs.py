@@ -18,7 +18,7 @@ def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
         **options: passed to `export_saved_model` (e.g. `precision`) or to
             `export_onnx`/`export_litert` (e.g. `quantize`, `calibration`; a
             `calibration` given as a dataset name is read with
-            `data.calibration_set` at the model's geometry, taking
+            `inception_tf.datasets.examples.calibration_set` at the model's geometry, taking
             `calibration_images` images (default 128) of `calibration_split`
             (default "train")).
 
@@ -41,10 +41,9 @@ def export_run(run_dir, export_dir, name=None, format="savedmodel", **options):
     count = options.pop("calibration_images", formats.DEFAULT_CALIBRATION_IMAGES)
     split = options.pop("calibration_split", "train")
     if isinstance(options.get("calibration"), str):
+        from inception_tf.datasets.examples import calibration_set
         from inception_tf.models.preprocessing import model_record
-        from inception_tf.training import data
 
         geometry = model_record(model).geometry
-        options["calibration"] = data.calibration_set(options["calibration"], model.input_shape, count, geometry,
-                                                      split)
+        options["calibration"] = calibration_set(options["calibration"], model.input_shape, count, geometry, split)
     return formats.export_model(model, os.path.join(export_dir, name + formats.FORMATS[format]), format, **options)
