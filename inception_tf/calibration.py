@@ -7,6 +7,8 @@ no TensorFlow.
 
 import dataclasses
 
+DEFAULT_CALIBRATION_SPLIT = "train"  # the split calibration images are read from, by default
+
 
 @dataclasses.dataclass(frozen=True)
 class Calibration:

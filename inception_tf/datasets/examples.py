@@ -18,7 +18,7 @@ import re
 
 import tensorflow_datasets as tfds
 
-from inception_tf.calibration import Calibration
+from inception_tf.calibration import DEFAULT_CALIBRATION_SPLIT, Calibration
 from inception_tf.checks import positive_int
 from inception_tf.datasets import digits  # noqa: F401  (registers the "digits" builder)
 from inception_tf.datasets.names import FOLDER_PREFIX
@@ -143,7 +143,7 @@ def load_examples(name, split, data_dir=None, shuffle_files=False, seed=None):
     return dataset, num_examples
 
 
-def calibration_set(name, input_shape, count, geometry, split="train", data_dir=None):
+def calibration_set(name, input_shape, count, geometry, split=DEFAULT_CALIBRATION_SPLIT, data_dir=None):
     """Images to calibrate an int8 export on: the first `count` of a split, at the model's test-time geometry.
 
     Each image goes through `inception_tf.images.prepare_images` with
