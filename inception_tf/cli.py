@@ -114,6 +114,10 @@ def _train(args):
 def _export(args):
     from inception_tf.serving.runs import export_run
 
+    path = export_run(args.source, args.output_dir, name=args.name, format=args.format, version=args.version,
+                      precision=args.precision, quantize=args.quantize, calibration=args.calibration,
+                      calibration_images=args.calibration_images, calibration_split=args.calibration_split,
+                      class_names=_class_names_file(args.class_names), top_k=args.top_k, overwrite=args.overwrite)
     if args.precision == "bfloat16":
         from inception_tf.serving.export import cpu_has_bfloat16
 
@@ -121,10 +125,7 @@ def _export(args):
             print("inception-tf export: note: this CPU has no AVX-512 BF16 or AMX, so the bfloat16 SavedModel "
                   "runs slower here than float32; it pays on serving hosts that have them (and on GPUs).",
                   file=sys.stderr)
-    print(export_run(args.source, args.output_dir, name=args.name, format=args.format, version=args.version,
-                     precision=args.precision, quantize=args.quantize, calibration=args.calibration,
-                     calibration_images=args.calibration_images, calibration_split=args.calibration_split,
-                     class_names=_class_names_file(args.class_names), top_k=args.top_k, overwrite=args.overwrite))
+    print(path)
     return 0
 
 
