@@ -7,8 +7,9 @@ The package has three wings:
   models (`GoogLeNet`, `SlideNet`), the slide's reference code, costs,
   reports and diagrams. They need only Keras, so they run on the TensorFlow,
   JAX and PyTorch backends.
-- `inception_tf.training`: tf.data pipelines, the embedded `digits` dataset,
-  `tf.distribute` strategies, `train(TrainConfig(...))`.
+- `inception_tf.training`: tf.data pipelines, `tf.distribute` strategies,
+  `train(TrainConfig(...))`, over the datasets of `inception_tf.datasets`
+  (tensorflow-datasets names, the embedded `digits`, image folders).
 - `inception_tf.serving`: SavedModel export, `predict` from an export, and
   REST/gRPC request builders for TF Serving (the clients need no TensorFlow).
 - `inception_tf.imagenet`: the 1000 ImageNet classes and `decode_predictions`

@@ -1,11 +1,13 @@
 """The images an int8 export calibrates on (`inception_tf.serving.formats`), and where they came from.
 
-A plain record, below training and serving: the data pipelines
-(`inception_tf.training.data.calibration_set`) make it and the exporters read
-it, so neither wing imports the other for it. Needs no TensorFlow.
+A plain record, below the datasets and serving: `calibration_set`
+(`inception_tf.datasets.examples`) makes it and the exporters read it. Needs
+no TensorFlow.
 """
 
 import dataclasses
+
+DEFAULT_CALIBRATION_SPLIT = "train"  # the split calibration images are read from, by default
 
 
 @dataclasses.dataclass(frozen=True)

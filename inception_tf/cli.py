@@ -11,11 +11,13 @@ import os
 import shlex
 import sys
 
-from inception_tf.geometry import CROP_COUNTS, MODEL_PROTOCOL
-from inception_tf.models.recipes import MODELS
-from inception_tf.serving.formats import DEFAULT_CALIBRATION_IMAGES, FORMATS, QUANTIZATIONS
-from inception_tf.serving.signatures import PRECISIONS
-from inception_tf.training.config import DEFAULT_DATASET, TrainConfig
+from inception_tf.calibration import DEFAULT_CALIBRATION_SPLIT
+from inception_tf.datasets.names import DEFAULT_DATASET
+from inception_tf.geometry import CROP_COUNTS, EVALUATION_BATCH_SIZE, EVALUATION_REPORTS, MODEL_PROTOCOL
+from inception_tf.models.recipes import COST_REPORTS, DIAGRAMS, SLIDE_EXAMPLE
+from inception_tf.serving.formats import DEFAULT_CALIBRATION_IMAGES, EXPORT_FORMATS, QUANTIZATIONS, SAVEDMODEL
+from inception_tf.serving.signatures import DEFAULT_EXPORT_DIR, DEFAULT_PRECISION, DEFAULT_TOP_K, PRECISIONS
+from inception_tf.training.config import TrainConfig
 
 
 def _protocol(text):
@@ -28,49 +30,26 @@ def _protocol(text):
     return int(text)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _checked(convert, accepts, expected):
+    """An argparse type: `convert(text)` where `accepts` it; else the error "expected EXPECTED, got 'TEXT'"."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
-EXPORT_FORMATS = ("savedmodel", *FORMATS)
+_positive_int = _checked(int, lambda value: value >= 1, "a positive integer")
+_non_negative_int = _checked(int, lambda value: value >= 0, "a non-negative integer")
+_positive_float = _checked(float, lambda value: 0 < value < float("inf"), "a positive number")  # not NaN, not inf
+_fraction = _checked(float, lambda value: 0 <= value < 1, "a number in [0, 1)")
 
 # TrainConfig fields whose values need a stricter type than their annotation.
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
 _FIELD_TYPES = {"momentum": _fraction, "dropout_rate": _fraction, "seed": int, "verbose": int,
                 "freeze_epochs": _non_negative_int}
 _ANNOTATION_TYPES = {"int": _positive_int, "float": _positive_float, "str": str}
@@ -135,10 +114,11 @@ def _train(args):
 def _export(args):
     from inception_tf.serving.runs import export_run
 
-    options = _export_options(args)
-    if args.class_names:
-        with open(args.class_names) as handle:
-            options["class_names"] = [line.rstrip("\n") for line in handle if line.strip()]
+    path = export_run(args.source, args.output_dir, name=args.name, format=args.format, version=args.version,
+                      precision=args.precision, quantize=args.quantize, calibration=args.calibration,
+                      calibration_images=args.calibration_images, calibration_split=args.calibration_split,
+                      calibration_data_dir=args.data_dir,
+                      class_names=_class_names_file(args.class_names), top_k=args.top_k, overwrite=args.overwrite)
     if args.precision == "bfloat16":
         from inception_tf.serving.export import cpu_has_bfloat16
 
@@ -146,34 +126,16 @@ def _export(args):
             print("inception-tf export: note: this CPU has no AVX-512 BF16 or AMX, so the bfloat16 SavedModel "
                   "runs slower here than float32; it pays on serving hosts that have them (and on GPUs).",
                   file=sys.stderr)
-    print(export_run(args.source, args.output_dir, name=args.name, format=args.format, **options))
+    print(path)
     return 0
 
 
-def _export_options(args):
-    """The export's keyword arguments from its flags; ValueError for flags that do not go together."""
-    options = {"top_k": args.top_k, "overwrite": args.overwrite}
-    if args.data_dir is not None and args.calibration is None:
-        raise ValueError("--data-dir applies to --calibration only: the calibration dataset's "
-                         "tensorflow-datasets directory.")
-    if args.format == "savedmodel":
-        if args.quantize is not None or args.calibration is not None:
-            raise ValueError("--quantize and --calibration apply to --format onnx or litert; for a SavedModel use "
-                             "--precision bfloat16.")
-        return {**options, "version": args.version, "precision": args.precision}
-    if args.version is not None:
-        raise ValueError(f"--version applies to --format savedmodel only. Received: --format {args.format}")
-    if args.precision != "float32":
-        raise ValueError(f"--precision applies to --format savedmodel only; for {args.format} use --quantize int8.")
-    if args.quantize is None:
-        if args.calibration is not None:
-            raise ValueError("--calibration applies to quantized exports only; add --quantize int8.")
-        return options
-    if args.calibration is None:
-        raise ValueError("--quantize int8 needs --calibration DATASET (digits, a tfds name or folder:PATH).")
-    return {**options, "quantize": args.quantize, "calibration": args.calibration,
-            "calibration_images": args.calibration_images, "calibration_split": args.calibration_split,
-            "calibration_data_dir": args.data_dir}
+def _class_names_file(path):
+    """The class names of `--class-names` (one a line, blank lines skipped), or None without the flag."""
+    if not path:
+        return None
+    with open(path) as handle:
+        return [line.rstrip("\n") for line in handle if line.strip()]
 
 
 def _predict(args):
@@ -188,25 +150,16 @@ def _predict(args):
 
 
 def _costs(args):
-    if args.model == "slide11":
-        from inception_tf.models import costs
+    from inception_tf.models import report
 
-        lines = costs.ReductionExample().report()
-    else:
-        from inception_tf.models import report
-
-        lines = report.model_cost_report(args.model, image_size=args.image_size)
-    print("\n".join(lines))
+    print("\n".join(report.cost_report(args.model, image_size=args.image_size)))
     return 0
 
 
 def _plot(args):
     from inception_tf.models import plot
 
-    try:
-        print(plot.plot(args.model, args.output))
-    except RuntimeError as error:
-        raise ValueError(str(error)) from None
+    print(plot.plot(args.model, args.output))
     return 0
 
 
@@ -251,11 +204,12 @@ def _add_evaluate_parser(commands):
     parser.add_argument("--crops", type=_protocol, nargs="+", default=[None],
                         metavar="{" + ",".join([MODEL_PROTOCOL, *map(str, CROP_COUNTS)]) + "}",
                         help="protocols to run, in order: model (the model's own geometry) or crops per image")
-    parser.add_argument("--batch-size", type=_positive_int, default=144, help="crops per call (1 and 10 crops)")
+    parser.add_argument("--batch-size", type=_positive_int, default=EVALUATION_BATCH_SIZE,
+                        help="crops per call (1 and 10 crops)")
     parser.add_argument("--limit", type=_positive_int, default=None, help="only the first LIMIT images")
     parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
     parser.add_argument("--output", default=None, help="JSON report path (enables resuming)")
-    parser.add_argument("--report", choices=("json", "table3"), default="json", help="what to print")
+    parser.add_argument("--report", choices=EVALUATION_REPORTS, default=EVALUATION_REPORTS[0], help="what to print")
     parser.add_argument("--from-logits", action="store_true", help="the model outputs logits, not softmax")
     parser.set_defaults(handler=_evaluate)
 
@@ -269,7 +223,7 @@ def _add_train_parser(commands):
         ),
     )
     _add_config_flags(parser, TrainConfig)
-    parser.add_argument("--export-dir", default="saved_models",
+    parser.add_argument("--export-dir", default=DEFAULT_EXPORT_DIR,
                         help="export a SavedModel to EXPORT_DIR/RUN_NAME/VERSION ('' to skip)")
     parser.set_defaults(handler=_train)
 
@@ -286,15 +240,15 @@ def _add_export_parsers(commands):
         ),
     )
     parser.add_argument("source", help="a run directory (runs/NAME) or a .keras file")
-    parser.add_argument("--format", choices=EXPORT_FORMATS, default="savedmodel",
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default=SAVEDMODEL,
                         help="onnx needs the [onnx] extra, litert the [litert] extra")
     parser.add_argument("--name", default=None, help="model name (default: the run or file name)")
-    parser.add_argument("--output-dir", default="saved_models")
+    parser.add_argument("--output-dir", default=DEFAULT_EXPORT_DIR)
     parser.add_argument("--version", type=_positive_int, default=None, help="default: the next integer")
     parser.add_argument("--class-names", default=None, help="a text file, one class name per line")
-    parser.add_argument("--top-k", type=_positive_int, default=5)
+    parser.add_argument("--top-k", type=_positive_int, default=DEFAULT_TOP_K)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="savedmodel only: bfloat16 runs the convolutions in bfloat16 behind float32 "
                              "signatures; pays on hosts with AVX-512 BF16 or AMX (and GPUs), slower elsewhere")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
@@ -305,7 +259,7 @@ def _add_export_parsers(commands):
                              "folder:PATH), prepared at the model's test-time geometry")
     parser.add_argument("--calibration-images", type=_positive_int, default=DEFAULT_CALIBRATION_IMAGES,
                         metavar="N", help="how many images of the calibration split (the first N)")
-    parser.add_argument("--calibration-split", default="train", help="the calibration dataset's split")
+    parser.add_argument("--calibration-split", default=DEFAULT_CALIBRATION_SPLIT, help="the calibration dataset's split")
     parser.add_argument("--data-dir", default=None, help="with --calibration: its tensorflow-datasets data directory")
     parser.set_defaults(handler=_export)
 
@@ -321,7 +275,7 @@ def _add_export_parsers(commands):
                         help="imagenet, a weights file, a .keras file, a run directory, a SavedModel base path "
                              "(saved_models/NAME) or version directory, or an exported .onnx/.tflite file")
     parser.add_argument("--version", type=_positive_int, default=None, help="default: the highest")
-    parser.add_argument("--top-k", type=_positive_int, default=5)
+    parser.add_argument("--top-k", type=_positive_int, default=DEFAULT_TOP_K)
     parser.add_argument("images", nargs="+", help="JPEG, PNG, GIF or BMP files")
     parser.set_defaults(handler=_predict)
 
@@ -335,8 +289,8 @@ def _add_report_parsers(commands):
             "example, or a model layer by layer."
         ),
     )
-    parser.add_argument("--model", default="slide11", choices=("slide11", *MODELS),
-                        help="what to count (slide11: the 28x28x192 5x5 example)")
+    parser.add_argument("--model", default=SLIDE_EXAMPLE, choices=COST_REPORTS,
+                        help=f"what to count ({SLIDE_EXAMPLE}: the 28x28x192 5x5 example)")
     parser.add_argument("--image-size", type=_positive_int, default=None,
                         help="input height and width (default: the model's)")
     parser.set_defaults(handler=_costs)
@@ -346,7 +300,7 @@ def _add_report_parsers(commands):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Render a keras.utils.plot_model diagram to a PNG, SVG or PDF file.",
     )
-    parser.add_argument("--model", choices=("module", "googlenet"), default="module")
+    parser.add_argument("--model", choices=DIAGRAMS, default=DIAGRAMS[0])
     parser.add_argument("--output", required=True, help="the file to write (.png, .svg, .pdf)")
     parser.set_defaults(handler=_plot)
 

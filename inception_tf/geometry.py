@@ -30,6 +30,11 @@ CROP_COUNTS = (1, 10, 144)
 PAPER_IMAGE_SIZE = 224
 PAPER_SCALES = (256, 288, 320, 352)
 MODEL_PROTOCOL = "model"  # evaluation's name for one input per image, prepared by the model's own geometry
+# How evaluation runs and reports these protocols (`inception_tf.evaluation.evaluate`): crops per model call for
+# 1 and 10 crops (whole images per call; an image's 144 crops are one call), and what it prints, the JSON results
+# or rows like the paper's Table 3.
+EVALUATION_BATCH_SIZE = 144
+EVALUATION_REPORTS = ("json", "table3")
 # What a preprocessing mode implies when a model (or a file from an earlier version) names no geometry:
 # "tf" models are trained here on central squares; "caffe" is the input convention of Caffe's weights.
 _DEFAULT_BY_MODE = {"tf": SQUARE, "caffe": CROP}

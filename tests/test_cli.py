@@ -1,6 +1,7 @@
 """The `inception-tf` command: what it prints, and its one-line refusals (run in process)."""
 
 import dataclasses
+import inspect
 
 import pytest
 
@@ -71,3 +72,35 @@ def test_train_verbose_refuses_other_levels(run_cli, level):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(
         f"inception-tf train: error: argument --verbose: invalid choice: {level} (choose from 0, 1, 2)")
+
+
+def test_image_size_for_slide_11_is_refused(run_cli):
+    result = run_cli("costs", "--image-size", "64")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "inception-tf costs: error: slide11 counts slide 11's fixed 28x28x192 example; image_size (--image-size) "
+        "applies to a model. Received: image_size=64"
+    )
+
+
+def _defaults(function):
+    return {name: parameter.default for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.default is not inspect.Parameter.empty}
+
+
+def test_the_commands_defaults_are_the_librarys():
+    from inception_tf.evaluation import evaluate
+    from inception_tf.serving import predict, runs
+
+    def parsed(*argv):
+        return vars(cli.build_parser().parse_args(list(argv)))
+
+    export = parsed("export", "runs/x")
+    library = _defaults(runs.export_run)
+    assert {flag: export[flag] for flag in ("format", "version", "precision", "calibration", "quantize",
+                                            "calibration_images", "calibration_split")} == {
+        flag: library[flag] for flag in ("format", "version", "precision", "calibration", "quantize",
+                                         "calibration_images", "calibration_split")}
+    assert export["output_dir"] == library["export_dir"] == parsed("train")["export_dir"]
+    assert export["top_k"] == parsed("predict", "--model", "m", "x.png")["top_k"] == _defaults(predict.classify)["top_k"]
+    assert parsed("evaluate", "--model", "m")["batch_size"] == _defaults(evaluate.evaluate)["batch_size"]

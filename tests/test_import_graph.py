@@ -15,16 +15,18 @@ REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 # Lowest first. A module may import its own layer and the layers below it. An
 # entry names a module or a package (and every module under it); the longest
-# entry that covers a module gives its layer. The package's own `__init__`
-# (the public API) re-exports from any layer, and no module imports it.
+# entry that covers a module gives its layer. A layer given as a dict is made
+# of peers, wings of the same rank: each may import the layers below, its own
+# wing, and no other wing of its layer. The package's own `__init__` (the
+# public API) re-exports from any layer, and no module imports it.
 LAYERS = (
     ("base", ("inception_tf.calibration", "inception_tf.checks", "inception_tf.crops", "inception_tf.files",
               "inception_tf.geometry", "inception_tf.imagenet", "inception_tf.images", "inception_tf.runtime")),
     ("models", ("inception_tf.models",)),
     ("run directory", ("inception_tf.runs",)),
-    ("training", ("inception_tf.training",)),
-    ("serving", ("inception_tf.serving",)),
-    ("evaluation", ("inception_tf.evaluation",)),
+    ("datasets", ("inception_tf.datasets",)),
+    ("wings", {"training": ("inception_tf.training",), "serving": ("inception_tf.serving",),
+               "evaluation": ("inception_tf.evaluation",)}),
     ("command line", ("inception_tf.cli",)),
 )
 
@@ -33,7 +35,7 @@ LAYERS = (
 PENDING = {}
 
 # Shared definitions that import nothing of the package, so that every module above reads them.
-LEAVES = ("inception_tf.models.architecture", "inception_tf.calibration")
+LEAVES = ("inception_tf.models.architecture", "inception_tf.calibration", "inception_tf.datasets.names")
 
 
 def module_files(root, package=PACKAGE):
@@ -120,15 +122,49 @@ def find_cycle(graph):
     return None
 
 
+def _entries(layers):
+    """`[(entry, layer index, wing name or None)]` of every entry of `layers`."""
+    found = []
+    for index, (_, entries) in enumerate(layers):
+        wings = entries.items() if isinstance(entries, dict) else [(None, entries)]
+        found.extend((entry, index, wing) for wing, names in wings for entry in names)
+    return found
+
+
+def placement(module, layers=LAYERS):
+    """`(layer index, wing name or None)` of `module` in `layers`, or None where no entry covers it."""
+    covering = [(len(entry), index, wing or "") for entry, index, wing in _entries(layers)
+                if module == entry or module.startswith(entry + ".")]
+    if not covering:
+        return None
+    _, index, wing = max(covering)
+    return index, wing or None
+
+
 def layer_of(module, layers=LAYERS):
     """The index in `layers` of `module`'s layer, or None where no entry covers it."""
-    covering = [(len(entry), index) for index, (_, entries) in enumerate(layers) for entry in entries
-                if module == entry or module.startswith(entry + ".")]
-    return max(covering)[1] if covering else None
+    place = placement(module, layers)
+    return None if place is None else place[0]
+
+
+def place_name(module, layers=LAYERS, package=PACKAGE):
+    """What an error calls `module`'s place: its layer's name, or its wing's (`"serving wing"`)."""
+    if module == package:
+        return "the public API"
+    index, wing = placement(module, layers)
+    return f"{wing} wing" if wing else layers[index][0]
+
+
+def _imports_wrong_way(module, target, layers):
+    """Whether `module` may not import `target`: a higher layer, or another wing of its own layer."""
+    source, goal = placement(module, layers), placement(target, layers)
+    if goal is None:
+        return False
+    return goal[0] > source[0] or (goal[0] == source[0] and goal[1] != source[1])
 
 
 def wrong_way_imports(graph, layers=LAYERS, package=PACKAGE):
-    """`[(module, imported module, line)]`: imports of a higher layer, or of the package's `__init__`.
+    """`[(module, imported module, line)]`: imports of a higher layer, of a peer wing, or of the package's `__init__`.
 
     Modules in no layer are left to `test_every_module_is_in_a_layer`.
     """
@@ -137,8 +173,7 @@ def wrong_way_imports(graph, layers=LAYERS, package=PACKAGE):
         if module == package or layer_of(module, layers) is None:
             continue
         for target, line in sorted(edges.items()):
-            target_layer = layer_of(target, layers)
-            if target == package or (target_layer is not None and target_layer > layer_of(module, layers)):
+            if target == package or _imports_wrong_way(module, target, layers):
                 wrong.append((module, target, line))
     return wrong
 
@@ -204,9 +239,7 @@ def test_no_circle_of_imports(graph):
 
 def test_imports_run_down_the_layers(graph):
     wrong = wrong_way_imports(_without(graph, PENDING))
-    names = [name for name, _ in LAYERS]
-    lines = [f"{module} ({names[layer_of(module)]}) imports {target} "
-             f"({names[layer_of(target)] if target != PACKAGE else 'the public API'}), line {line}"
+    lines = [f"{module} ({place_name(module)}) imports {target} ({place_name(target)}), line {line}"
              for module, target, line in wrong]
     assert not wrong, "imports against the layering:\n" + "\n".join(lines)
 
@@ -271,6 +304,36 @@ def test_planted_wrong_way_imports_are_found(tmp_path):
         ("pkg.low.base", "pkg.high.api", 2),
         ("pkg.low.root_user", "pkg", 1),
     ]
+
+
+PLANTED_WINGS = (("low", ("pkg.low",)), ("wings", {"left": ("pkg.left",), "right": ("pkg.right", "pkg.extra")}),
+                 ("high", ("pkg.high",)))
+
+
+def test_planted_imports_between_peer_wings_are_found(tmp_path):
+    root = _plant(tmp_path, {
+        "__init__.py": "",
+        "low/__init__.py": "",
+        "low/base.py": "",
+        "left/__init__.py": "",
+        "left/a.py": "from pkg.low import base\nfrom pkg.left import b\n",  # below, and its own wing: fine
+        "left/b.py": "def f():\n    from pkg.right import c\n",  # a peer wing, inside a function
+        "right/__init__.py": "",
+        "right/c.py": "import pkg.extra\nimport pkg.high.top\n",  # its own wing's other entry; a higher layer
+        "extra.py": "from pkg.left.a import f\n",  # a peer wing, from a module entry
+        "high/__init__.py": "",
+        "high/top.py": "from pkg.left import a\nfrom pkg.right import c\n",  # above the wings: both fine
+    })
+    graph = import_graph(root, "pkg")
+    assert placement("pkg.extra", PLANTED_WINGS) == (1, "right") and placement("pkg.low.base", PLANTED_WINGS) == (0, None)
+    assert placement("pkg.other", PLANTED_WINGS) is None and layer_of("pkg.left.a", PLANTED_WINGS) == 1
+    assert wrong_way_imports(graph, PLANTED_WINGS, "pkg") == [
+        ("pkg.extra", "pkg.left.a", 1),
+        ("pkg.left.b", "pkg.right.c", 2),
+        ("pkg.right.c", "pkg.high.top", 2),
+    ]
+    assert [place_name(module, PLANTED_WINGS, "pkg") for module in ("pkg.left.b", "pkg.high.top", "pkg")] == [
+        "left wing", "high", "the public API"]
 
 
 def test_planted_private_uses_are_found(tmp_path):

@@ -2,8 +2,9 @@
 
 For each image of a dataset split: its crops, the model's class probabilities
 for every crop, their mean over the crops, then top-1 and top-5 against the
-label. Images come raw (unresized) from the same sources as the training
-pipelines: tensorflow-datasets names, `"digits"`, `"folder:PATH"`.
+label. Images come raw (unresized) from `inception_tf.datasets.examples`, the
+same sources as the training pipelines: tensorflow-datasets names, `"digits"`,
+`"folder:PATH"`.
 
 Protocols:
 - `crops=None` (the default, reported as `"model"`): one input per image,
@@ -33,11 +34,11 @@ import numpy as np
 
 from inception_tf import files
 from inception_tf.crops import make_crops
-from inception_tf.geometry import CROP_COUNTS, MODEL_PROTOCOL
+from inception_tf.geometry import CROP_COUNTS, EVALUATION_BATCH_SIZE, EVALUATION_REPORTS, MODEL_PROTOCOL
 
 TOP_K = 5
 # Crops per model call for 1 and 10 crops (whole images per batch); 144 crops are one image.
-DEFAULT_BATCH_SIZE = 144
+DEFAULT_BATCH_SIZE = EVALUATION_BATCH_SIZE
 REPORT_KEYS = ("model", "dataset", "split", "limit")
 _TFDS_DATA_DIR = "~/tensorflow_datasets"
 
@@ -59,10 +60,10 @@ def load_images(dataset, split, data_dir=None):
         ValueError: unknown dataset or split, or manually downloaded archives
             (ImageNet) missing, naming the directory they belong in.
     """
-    from inception_tf.training import data
+    from inception_tf.datasets.examples import load_examples
 
     try:
-        return data.load_examples(dataset, split, data_dir, shuffle_files=False, seed=None)
+        return load_examples(dataset, split, data_dir, shuffle_files=False, seed=None)
     except AssertionError as error:
         if "Manual directory" not in str(error):
             raise
@@ -274,14 +275,21 @@ def run_cli(model_path, dataset, split, crops, batch_size=DEFAULT_BATCH_SIZE, da
             report_path=None, report=None, from_logits=False):
     """The `inception-tf evaluate` command: loads the model, evaluates, prints results.
 
+    `report` is what it prints: `"json"` (or None), the results; `"table3"`, rows like the paper's Table 3.
+
     Returns:
         The dict from crop count to results.
+
+    Raises:
+        ValueError: an unknown `report` (before the model is read), or what `evaluate` refuses.
     """
     import json
 
     from inception_tf import runs
     from inception_tf.models import kernels
 
+    if report is not None and report not in EVALUATION_REPORTS:
+        raise ValueError(f"report (--report) must be one of {EVALUATION_REPORTS}. Received: report={report!r}")
     if runs.is_keras_source(model_path):
         model = runs.load_keras_source(model_path)  # imagenet, a weights file, .keras, a run directory
         model = kernels.in_process_inference_kernels(model)  # never saved: compiled kernels where faster

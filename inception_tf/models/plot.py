@@ -11,8 +11,7 @@ import keras
 from inception_tf.models import topology
 from inception_tf.models.googlenet import INCEPTION_SPEC, GoogLeNet
 from inception_tf.models.inception_module import InceptionModule
-
-DIAGRAMS = ("module", "googlenet")
+from inception_tf.models.recipes import DIAGRAMS
 
 
 def module_graph(module, input_shape):

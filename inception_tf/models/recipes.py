@@ -85,6 +85,11 @@ RECIPES = {
     ),
 }
 MODELS = tuple(RECIPES)
+# What `inception-tf costs` counts (slide 11's 28x28x192 example, or a model) and `plot` draws
+# (`inception_tf.models.report`, `inception_tf.models.plot`), named here so the CLI offers them without Keras.
+SLIDE_EXAMPLE = "slide11"
+COST_REPORTS = (SLIDE_EXAMPLE, *MODELS)
+DIAGRAMS = ("module", "googlenet")
 
 
 def get_recipe(name):

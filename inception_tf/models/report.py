@@ -2,6 +2,7 @@
 
 from inception_tf.models import costs
 from inception_tf.models.googlenet import GoogLeNet, SlideNet
+from inception_tf.models.recipes import COST_REPORTS, SLIDE_EXAMPLE
 
 # Table 1 of Szegedy et al. 2014 as printed: params in K, ops in M multiply-adds.
 PAPER_TABLE_1 = {
@@ -153,3 +154,23 @@ def model_cost_report(model, image_size=None):
             raise ValueError(f"SlideNet takes 28x28 inputs. Received: --image-size={image_size}")
         return slidenet_report()
     raise ValueError(f"model must be 'googlenet' or 'slidenet'. Received: model={model!r}")
+
+
+def cost_report(model, image_size=None):
+    """Lines printed by `inception-tf costs --model MODEL`: slide 11's example, or a model's layers.
+
+    Args:
+        model: str. One of `COST_REPORTS`: `"slide11"` (slide 11's fixed 28x28x192 example) or a model.
+        image_size: int or None. The model's input height and width (default: its own).
+
+    Raises:
+        ValueError: an unknown `model`, an image size for slide 11's example, or one the model cannot take.
+    """
+    if model not in COST_REPORTS:
+        raise ValueError(f"model must be one of {COST_REPORTS}. Received: model={model!r}")
+    if model != SLIDE_EXAMPLE:
+        return model_cost_report(model, image_size=image_size)
+    if image_size is not None:
+        raise ValueError(f"{SLIDE_EXAMPLE} counts slide 11's fixed 28x28x192 example; image_size (--image-size) "
+                         f"applies to a model. Received: image_size={image_size}")
+    return costs.ReductionExample().report()

@@ -49,7 +49,7 @@ LiteRT files TensorFlow's op converted to `LOCAL_RESPONSE_NORMALIZATION`
 `metadata_props["lrn"]`, a LiteRT file in its `NAME.model_record.json`
 (`"lrn"`; an int8 one in its quantization record too).
 
-Importing this module needs no TensorFlow (`FORMATS` is read by the CLI).
+Importing this module needs no TensorFlow (`FORMATS`, `EXPORT_FORMATS` and the defaults are read by the CLI).
 """
 
 import json
@@ -63,6 +63,8 @@ from inception_tf.geometry import check_class_names
 from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, LRN_METADATA, lrn_form, model_record_entry
 
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}  # format -> file extension
+SAVEDMODEL = "savedmodel"  # TF Serving's format (`inception_tf.serving.export`), a directory per version
+EXPORT_FORMATS = (SAVEDMODEL, *FORMATS)  # what `inception_tf.serving.runs.export_run` writes
 CLASS_NAMES_METADATA = "class_names"
 CLASS_NAMES_SUFFIX = ".class_names.txt"
 MODEL_RECORD_METADATA = "model_record"  # JSON: preprocessing, test-time geometry, input size

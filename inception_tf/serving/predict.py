@@ -12,10 +12,10 @@ import os
 
 from inception_tf.runs import is_keras_source, load_keras_source
 from inception_tf.serving.image_files import check_top_k, decode_files, read_image_file, top_classes
-from inception_tf.serving.signatures import BYTES_SIGNATURE, resolve_version_dir
+from inception_tf.serving.signatures import BYTES_SIGNATURE, DEFAULT_TOP_K, resolve_version_dir
 
 
-def predict_files(model_dir, image_paths, version=None, top_k=5):
+def predict_files(model_dir, image_paths, version=None, top_k=DEFAULT_TOP_K):
     """Top classes of image files, from the SavedModel's `predict_images` signature.
 
     Args:
@@ -88,7 +88,7 @@ def keras_probabilities(model, images):
     return tf.cast(model.predict_on_batch(batch), tf.float32).numpy()
 
 
-def predict_keras(model, image_paths, top_k=5):
+def predict_keras(model, image_paths, top_k=DEFAULT_TOP_K):
     """Top classes of image files from a Keras model, prepared with the geometry the model records.
 
     Args:
@@ -110,7 +110,7 @@ def predict_keras(model, image_paths, top_k=5):
     return top_classes(image_paths, keras_probabilities(model, decode_files(image_paths)), top_k, names)
 
 
-def classify(model, image_paths, top_k=5, version=None):
+def classify(model, image_paths, top_k=DEFAULT_TOP_K, version=None):
     """Top classes of image files from `model`, whichever way it is given.
 
     Args:

@@ -21,7 +21,7 @@ import numpy as np
 from inception_tf.geometry import SQUARE
 from inception_tf.serving import formats
 from inception_tf.serving.image_files import decode_files, top_classes
-from inception_tf.serving.signatures import IMAGES_INPUT
+from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT
 
 EXPORT_SUFFIXES = tuple(formats.FORMATS.values())  # (".onnx", ".tflite")
 
@@ -123,7 +123,7 @@ def classify_images(path, images):
     return np.asarray(run(batch), np.float32), names
 
 
-def classify_files(path, image_paths, top_k=5):
+def classify_files(path, image_paths, top_k=DEFAULT_TOP_K):
     """Top classes of image files from an ONNX or LiteRT export, prepared as the model records.
 
     Args:

@@ -14,7 +14,9 @@ CLASS_NAMES_ASSET = "class_names.txt"
 MODEL_RECORD_ASSET = "model_record.json"  # preprocessing, test-time geometry, input size
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 DEFAULT_TOP_K = 5
+DEFAULT_EXPORT_DIR = "saved_models"  # where exports go by default: saved_models/NAME/VERSION, saved_models/NAME.onnx
 PRECISIONS = ("float32", "bfloat16")  # what a SavedModel's layers compute in, behind float32 signatures
+DEFAULT_PRECISION = PRECISIONS[0]
 LRN_FORM_ASSET = "lrn_form.txt"  # a SavedModel's asset naming the LRN form it holds
 LRN_METADATA = "lrn"  # the same, as an ONNX file's metadata_props key and a LiteRT quantization record's entry
 

@@ -10,10 +10,9 @@ import numbers
 import sys
 
 from inception_tf.checks import positive_int
+from inception_tf.datasets.names import DEFAULT_DATASET, FOLDER_PREFIX  # noqa: F401  (re-exported)
 from inception_tf.models.recipes import MODELS, get_recipe
 
-DEFAULT_DATASET = "digits"
-FOLDER_PREFIX = "folder:"
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # Datasets whose size calls for other defaults than the recipe's.

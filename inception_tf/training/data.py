@@ -1,30 +1,29 @@
-"""Input pipelines: tensorflow-datasets and image folders to batched, normalised tf.data.
+"""Input pipelines: a dataset's examples to batched, normalised, optionally augmented tf.data.
 
 Every pipeline yields `(images, labels)`: images float32
 `(batch_size, image_size, image_size, 3)` with values in [0, 255] (the models
 carry their own preprocessing, `inception_tf.ImagePreprocessing`), labels
 int64 `(batch_size,)`.
 
-Datasets are named as in tensorflow-datasets (`"mnist"`, `"cifar10"`,
-`"imagenette"`, `"tf_flowers"`, `"imagenet2012"`, ... any with image and label
-features), `"digits"` for the embedded default, or `"folder:PATH"` for a
-directory of images laid out `PATH/<split>/<class>/<image>` (read by
-`tfds.folder_dataset.ImageFolder`).
+Datasets (tensorflow-datasets names, `"digits"`, `"folder:PATH"`) are read by
+`inception_tf.datasets.examples`, below training, serving and evaluation alike;
+its public names (`load_examples`, `dataset_info`, `DatasetInfo`,
+`calibration_set`) are re-exported here. Importing this module registers the
+embedded `digits` builder with tensorflow-datasets.
 """
 
-import dataclasses
-import os
-import re
-
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from inception_tf.training import digits  # noqa: F401  (registers the "digits" builder)
 from inception_tf.checks import positive_int
+from inception_tf.datasets.examples import (  # noqa: F401  (re-exported)
+    DatasetInfo,
+    calibration_set,
+    dataset_info,
+    load_examples,
+)
+from inception_tf.datasets.names import DEFAULT_DATASET
+from inception_tf.geometry import SQUARE
 from inception_tf.images import prepare_images, to_channels
-from inception_tf.calibration import Calibration
-from inception_tf.geometry import SQUARE, check_geometry
-from inception_tf.training.config import DEFAULT_DATASET, FOLDER_PREFIX
 
 # The test-time geometry of the pipelines' evaluation path (and of every image without augmentation):
 # training records it in the models it trains, so they are prepared the same way at test time.
@@ -44,61 +43,6 @@ BRIGHTNESS_MAX_DELTA = 32.0
 CONTRAST_RANGE = (0.5, 1.5)
 SATURATION_RANGE = (0.5, 1.5)
 HUE_MAX_DELTA = 0.1
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What a pipeline needs to know about a dataset.
-
-    Attributes:
-        name: str. The dataset's name as given.
-        class_names: tuple of str. One name per class, in label order.
-        split_sizes: dict from split name to number of examples.
-    """
-
-    name: str
-    class_names: tuple
-    split_sizes: dict
-
-    @property
-    def num_classes(self):
-        return len(self.class_names)
-
-
-def _builder(name, data_dir=None):
-    if name.startswith(FOLDER_PREFIX):
-        root = name[len(FOLDER_PREFIX):]
-        if not os.path.isdir(root):
-            raise FileNotFoundError(f"Image folder {root!r} does not exist (dataset={name!r}).")
-        return tfds.folder_dataset.ImageFolder(root)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise ValueError(f"Unknown dataset {name!r}: {str(error).splitlines()[0]}") from None
-    return builder
-
-
-def _prepare(builder):
-    if isinstance(builder, tfds.folder_dataset.ImageFolder):
-        return
-    builder.download_and_prepare()
-
-
-def dataset_info(name, data_dir=None):
-    """Class names and split sizes of a dataset, preparing it if needed.
-
-    Raises:
-        ValueError: the dataset is unknown or has no `image` and `label` features.
-    """
-    builder = _builder(name, data_dir)
-    _prepare(builder)
-    features = builder.info.features
-    if "image" not in features or "label" not in features:
-        raise ValueError(
-            f"Dataset {name!r} needs 'image' and 'label' features. Its features: {sorted(features)}"
-        )
-    splits = {split: info.num_examples for split, info in builder.info.splits.items()}
-    return DatasetInfo(name=name, class_names=tuple(features["label"].names), split_sizes=splits)
 
 
 def augment_image(image, image_size, seed, flip=True, photometric=True):
@@ -149,68 +93,6 @@ def _should_cache(cache, num_examples, image_size):
     if cache != "auto":
         raise ValueError(f"cache must be True, False or 'auto'. Received: cache={cache!r}")
     return num_examples is not None and num_examples * image_size * image_size * 3 * 4 < CACHE_LIMIT_BYTES
-
-
-_SLICE = re.compile(r"^(?P<base>[\w-]+)\[(?P<start>-?\d+%?)?:(?P<end>-?\d+%?)?\]$")
-
-
-def _slice_bound(text, total, default):
-    if text is None:
-        return default
-    value = int(text.rstrip("%"))
-    if text.endswith("%"):
-        value = round(total * value / 100)  # tfds rounds percent boundaries the same way for both sides
-    return max(0, min(total, value + total if value < 0 else value))
-
-
-def _load_folder_slice(builder, name, split):
-    """`(dataset, count)` of an image-folder split with tfds' slice syntax (`train[:90%]`), which
-    `tfds.folder_dataset.ImageFolder` lacks; files are read in their fixed order, so slices are disjoint."""
-    match = _SLICE.match(split)
-    base = match.group("base")
-    if base not in builder.info.splits:
-        raise ValueError(f"Dataset {name!r} has no split {base!r}. Its splits: {sorted(builder.info.splits.keys())}")
-    total = builder.info.splits[base].num_examples
-    start = _slice_bound(match.group("start"), total, 0)
-    end = _slice_bound(match.group("end"), total, total)
-    dataset = builder.as_dataset(split=base, as_supervised=True, shuffle_files=False)
-    return dataset.skip(start).take(max(0, end - start)), max(0, end - start)
-
-
-def load_examples(name, split, data_dir=None, shuffle_files=False, seed=None):
-    """The raw `(image, label)` examples of a split, and its number of examples.
-
-    Args:
-        name: str. A tensorflow-datasets name, `"digits"`, or `"folder:PATH"`.
-        split: str. A split, with tfds slicing (`"train[:90%]"`).
-        data_dir: str or None. Where tensorflow-datasets keeps its data.
-        shuffle_files: bool. Whether tensorflow-datasets shuffles the order of its files.
-        seed: int or None. The seed of that shuffle.
-
-    Returns:
-        `(tf.data.Dataset, int or None)`: images uint8 `(height, width, channels)`
-        as stored (unresized), labels int64 scalars; the count where known.
-
-    Raises:
-        ValueError: a split the dataset does not have, naming its splits.
-    """
-    builder = _builder(name, data_dir)
-    _prepare(builder)
-    if isinstance(builder, tfds.folder_dataset.ImageFolder) and _SLICE.match(split):
-        return _load_folder_slice(builder, name, split)
-    read_config = tfds.ReadConfig(shuffle_seed=seed)
-    try:
-        dataset = builder.as_dataset(
-            split=split, as_supervised=True, shuffle_files=shuffle_files, read_config=read_config
-        )
-    except (ValueError, KeyError) as error:
-        splits = sorted(builder.info.splits.keys())
-        raise ValueError(f"Dataset {name!r} has no split {split!r} ({error}). Its splits: {splits}") from None
-    try:
-        num_examples = builder.info.splits[split].num_examples
-    except (KeyError, ValueError, TypeError):
-        num_examples = None
-    return dataset, num_examples
 
 
 def make_dataset(
@@ -292,42 +174,3 @@ def make_dataset(
     # Shard by element: in-memory and few-file datasets have too few files to shard by file.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
-
-
-def calibration_set(name, input_shape, count, geometry, split="train", data_dir=None):
-    """Images to calibrate an int8 export on: the first `count` of a split, at the model's test-time geometry.
-
-    Each image goes through `inception_tf.images.prepare_images` with
-    `geometry` (the model's, as the exported graphs' clients prepare images),
-    unshuffled, so the same call gives the same images.
-
-    Args:
-        name: str. A tensorflow-datasets name, `"digits"`, or `"folder:PATH"`.
-        input_shape: tuple `(batch, size, size, channels)`. The model's input.
-        count: int. How many images (fewer when the split has fewer).
-        geometry: str. The model's test-time geometry (`inception_tf.geometry`).
-        split: str. The split to read. Defaults to "train".
-        data_dir: str or None. Where tensorflow-datasets keeps its data.
-
-    Returns:
-        `inception_tf.calibration.Calibration` with float32
-        `(count, size, size, channels)` images in [0, 255].
-
-    Raises:
-        ValueError: `count` below 1, a model input that is not square with 1 or
-            3 channels, an unknown geometry, dataset or split, or images that
-            cannot be turned into the model's channels.
-    """
-    count = positive_int("count", count)
-    shape = tuple(input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] not in (1, 3):
-        raise ValueError(f"Calibration needs a model taking square (batch, size, size, 1 or 3) images. "
-                         f"Received input_shape={shape}")
-    check_geometry(geometry)
-    size, channels = int(shape[1]), int(shape[3])
-    examples, _ = load_examples(name, split, data_dir, shuffle_files=False, seed=None)
-    images = examples.take(count).map(lambda image, label: prepare_images(image, size, geometry, channels))
-    batch = next(iter(images.batch(count)), None)
-    if batch is None:
-        raise ValueError(f"Dataset {name!r} split {split!r} holds no images to calibrate on.")
-    return Calibration(images=batch.numpy(), dataset=name, split=split)

@@ -96,7 +96,7 @@ def truncate_history(path, first_epoch):
 
 
 def __getattr__(name):
-    if name == "export_run":  # moved: serving imports training's pipelines, never the other way
+    if name == "export_run":  # moved: training and serving are peers, neither imports the other
         raise AttributeError("export_run moved to inception_tf.serving.runs: "
                              "from inception_tf.serving.runs import export_run")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -392,3 +392,9 @@ def test_cli_without_crops_runs_the_model_protocol_and_saves_it_as_model(tmp_pat
                  "--from-logits"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert [row[:2] for row in rows if row and row[0] in ("model", "1")] == [["model", "1"], ["1", "1"]]
+
+
+def test_an_unknown_report_is_refused_before_the_model_is_read(tmp_path):
+    with pytest.raises(ValueError, match=r"report \(--report\) must be one of \('json', 'table3'\)\. "
+                                         r"Received: report='csv'"):
+        ev.run_cli(str(tmp_path / "missing.keras"), "digits", "test", [1], report="csv")

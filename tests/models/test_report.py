@@ -65,3 +65,15 @@ def test_slidenet_report_totals():
 def test_unknown_model():
     with pytest.raises(ValueError, match="model must be"):
         report.model_cost_report("alexnet")
+
+
+def test_cost_report_names_slide_11_or_a_model_and_refuses_the_rest():
+    # Slide 11: 28 * 28 * 5 * 5 * 192 * 32 multiply-adds for the 5x5 convolution alone.
+    assert any(f"{28 * 28 * 5 * 5 * 192 * 32:,}" in line for line in report.cost_report("slide11"))
+    assert report.cost_report("slidenet") == report.model_cost_report("slidenet")
+    with pytest.raises(ValueError, match=r"slide11 counts slide 11's fixed 28x28x192 example; image_size "
+                                         r"\(--image-size\) applies to a model\. Received: image_size=64"):
+        report.cost_report("slide11", image_size=64)
+    with pytest.raises(ValueError, match=r"model must be one of \('slide11', 'googlenet', 'slidenet'\)\. "
+                                         r"Received: model='alexnet'"):
+        report.cost_report("alexnet")

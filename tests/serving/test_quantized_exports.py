@@ -388,25 +388,35 @@ def _cli(args, run_cli):
     return code, out, err.strip().splitlines()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--quantize", "int8", "--calibration", "digits"],
-     "inception-tf export: error: --quantize and --calibration apply to --format onnx or litert; for a SavedModel "
-     "use --precision bfloat16."),
-    (["--calibration", "digits"],
-     "inception-tf export: error: --quantize and --calibration apply to --format onnx or litert; for a SavedModel "
-     "use --precision bfloat16."),
-    (["--format", "onnx", "--quantize", "int8"],
-     "inception-tf export: error: --quantize int8 needs --calibration DATASET (digits, a tfds name or folder:PATH)."),
-    (["--format", "litert", "--calibration", "digits"],
-     "inception-tf export: error: --calibration applies to quantized exports only; add --quantize int8."),
-    (["--data-dir", "tfds"],
-     "inception-tf export: error: --data-dir applies to --calibration only: the calibration dataset's "
+# Flags that do not go together, the same options as `export_run` keywords, and what both say.
+FLAGS_THAT_DO_NOT_GO_TOGETHER = [
+    (["--quantize", "int8", "--calibration", "digits"], {"quantize": "int8", "calibration": "digits"},
+     "quantize and calibration (--quantize, --calibration) apply to format 'onnx' or 'litert'; for a SavedModel "
+     "use precision 'bfloat16' (--precision bfloat16)."),
+    (["--calibration", "digits"], {"calibration": "digits"},
+     "quantize and calibration (--quantize, --calibration) apply to format 'onnx' or 'litert'; for a SavedModel "
+     "use precision 'bfloat16' (--precision bfloat16)."),
+    (["--format", "onnx", "--quantize", "int8"], {"format": "onnx", "quantize": "int8"},
+     "quantize 'int8' (--quantize int8) needs calibration (--calibration DATASET): digits, a tfds name, "
+     "folder:PATH, or a Calibration."),
+    (["--format", "litert", "--calibration", "digits"], {"format": "litert", "calibration": "digits"},
+     "calibration (--calibration) applies to quantized exports only; add quantize 'int8' (--quantize int8)."),
+    (["--format", "onnx", "--precision", "bfloat16"], {"format": "onnx", "precision": "bfloat16"},
+     "precision (--precision) applies to format 'savedmodel' only; for onnx use quantize 'int8' (--quantize int8)."),
+    (["--format", "litert", "--version", "2"], {"format": "litert", "version": 2},
+     "version (--version) applies to format 'savedmodel' only. Received: format='litert'"),
+    (["--data-dir", "tfds"], {"calibration_data_dir": "tfds"},
+     "calibration_data_dir (--data-dir) applies to a calibration dataset (--calibration) only: its "
      "tensorflow-datasets directory."),
     (["--format", "onnx", "--quantize", "int8", "--data-dir", "tfds"],
-     "inception-tf export: error: --data-dir applies to --calibration only: the calibration dataset's "
+     {"format": "onnx", "quantize": "int8", "calibration_data_dir": "tfds"},
+     "calibration_data_dir (--data-dir) applies to a calibration dataset (--calibration) only: its "
      "tensorflow-datasets directory."),
-    (["--format", "onnx", "--precision", "bfloat16"],
-     "inception-tf export: error: --precision applies to --format savedmodel only; for onnx use --quantize int8."),
+]
+
+
+@pytest.mark.parametrize("flags, message", [
+    *((flags, f"inception-tf export: error: {message}") for flags, _, message in FLAGS_THAT_DO_NOT_GO_TOGETHER),
     (["--format", "onnx", "--quantize", "int8", "--calibration", "digits", "--calibration-images", "0"],
      "inception-tf export: error: argument --calibration-images: expected a positive integer, got '0'"),
     (["--format", "onnx", "--quantize", "int4", "--calibration", "digits"],
@@ -419,6 +429,18 @@ def test_cli_refuses_flags_that_do_not_go_together(tmp_path, run_cli, flags, mes
     assert code == 2 and out == ""
     assert err[-1] == message or message.endswith("(choose from ") and err[-1].startswith(message)
     assert not any(line.startswith("Traceback") for line in err)
+    assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.parametrize("options, message", [
+    *((options, message) for _, options, message in FLAGS_THAT_DO_NOT_GO_TOGETHER),
+    ({"format": "coreml"}, "format (--format) must be one of ('savedmodel', 'onnx', 'litert'). Received: "
+                           "format='coreml'"),
+])
+def test_export_run_refuses_what_the_cli_refuses_before_reading_the_model(tmp_path, options, message):
+    with pytest.raises(ValueError) as raised:
+        export_run(str(tmp_path / "m.keras"), str(tmp_path / "out"), **options)  # no such file: never read
+    assert str(raised.value) == message
     assert not os.path.exists(tmp_path / "out")
 
 

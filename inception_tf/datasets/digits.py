@@ -2,7 +2,8 @@
 
 scikit-learn ships the 1,797 8x8 digit images of the UCI "Optical Recognition of
 Handwritten Digits" test set inside its wheel, so this dataset needs no
-download. Importing `inception_tf` registers the builder, after which
+download. Importing `inception_tf.datasets.examples` (which every pipeline,
+calibration and evaluation reads through) registers the builder, after which
 `tfds.load("digits")` works offline.
 
 Splits are fixed: every fifth image (index 0, 5, 10, ...) is `test` (360
