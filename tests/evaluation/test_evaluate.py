@@ -11,6 +11,7 @@ import tensorflow as tf
 import inception_tf.training.data  # noqa: F401  (registers "digits")
 from inception_tf.evaluation import evaluate as ev
 from inception_tf.crops import make_crops
+from tests.geometry_expectations import PREPARED_BY
 
 SIZE = 32
 
@@ -203,11 +204,12 @@ def _ranked_dataset(root, model, crops, rng, count=12, prepare=None):
     """A folder of noise images, image `i` filed under its rank-`i % 2 + 1` class by numpy.
 
     The expected scores of an image: numpy's softmax of `model`'s logits on each of its
-    `make_crops` crops (or the inputs `prepare(image)` gives), averaged over the crops. Even images are labelled with their top
-    class, odd ones with their second, so top-1 is 0.5 and top-2 (and top-5) is 1.
+    `make_crops` crops (or the inputs `prepare(image)` gives), averaged over the crops. Even
+    images are labelled with their top class, odd ones with their second, so top-1 is 0.5 and
+    top-2 (and top-5) is 1.
 
     Returns:
-        `(dataset, per-crop logits (count, crops, classes) in file order)`.
+        `(dataset, per-crop logits (count, crops, classes) in file order, labels, images)`.
     """
     shapes = [(40, 57), (57, 40), (45, 45), (64, 90)]
     images = [rng.integers(0, 256, (*shapes[i % len(shapes)], 3), dtype=np.uint8) for i in range(count)]
@@ -337,23 +339,17 @@ def _recorded_logits_model(geometry, seed=11):
     return keras.Model(inputs, dense(keras.layers.Flatten()(x)))
 
 
-def _central_square_resized(image):
-    """`(1, 32, 32, 3)`: the largest central square by numpy slicing, resized bilinearly (no antialiasing)."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return tf.image.resize(image[top:top + side, left:left + side].astype(np.float32), (SIZE, SIZE)).numpy()[None]
-
-
-PREPARED_BY = {"square": _central_square_resized, "crop": lambda image: make_crops(image, SIZE, 1).numpy()}
+def _one_input(geometry):
+    """image -> `(1, 32, 32, 3)`: the input `geometry` gives, computed outside the package."""
+    return lambda image: PREPARED_BY[geometry](image, SIZE)[None]
 
 
 @pytest.mark.parametrize("geometry", ["square", "crop"])
 def test_the_model_protocol_prepares_each_image_by_the_geometry_the_model_records(tmp_path, rng, geometry):
     model = _recorded_logits_model(geometry)
-    dataset, _, labels, images = _ranked_dataset(str(tmp_path), model, 1, rng, prepare=PREPARED_BY[geometry])
+    dataset, _, labels, images = _ranked_dataset(str(tmp_path), model, 1, rng, prepare=_one_input(geometry))
     other = {"square": "crop", "crop": "square"}[geometry]
-    other_logits = np.concatenate([model.predict(PREPARED_BY[other](image), verbose=0) for image in images])
+    other_logits = np.concatenate([model.predict(_one_input(other)(image), verbose=0) for image in images])
     assert _top1_share(other_logits, labels) != 0.5  # the other geometry ranks otherwise: the check discriminates
     result = ev.evaluate(model, dataset, "test", from_logits=True, progress=False)  # crops=None, the default
     assert (result["crops"], result["geometry"], result["images"]) == (None, geometry, 12)
@@ -380,7 +376,7 @@ def test_cli_without_crops_runs_the_model_protocol_and_saves_it_as_model(tmp_pat
     from inception_tf.cli import main
 
     model = _recorded_logits_model("square")
-    dataset, _, _, _ = _ranked_dataset(str(tmp_path / "data"), model, 1, rng, prepare=_central_square_resized)
+    dataset, _, _, _ = _ranked_dataset(str(tmp_path / "data"), model, 1, rng, prepare=_one_input("square"))
     path, output = str(tmp_path / "square.keras"), str(tmp_path / "report.json")
     model.save(path)
     assert main(["evaluate", "--model", path, "--dataset", dataset, "--from-logits", "--output", output]) == 0

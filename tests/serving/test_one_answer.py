@@ -24,6 +24,7 @@ from inception_tf import GoogLeNet, ImagePreprocessing, model_record  # noqa: E4
 from inception_tf.crops import make_crops  # noqa: E402
 from inception_tf.imagenet import imagenet_classes  # noqa: E402
 from inception_tf.serving import export, formats, predict  # noqa: E402
+from tests.geometry_expectations import central_square, centre_crop, without_model_record  # noqa: E402
 from tests.models import zoo_onnx  # noqa: E402
 
 PHOTO_SHAPES = {"landscape": (180, 260, 3), "portrait": (300, 230, 3), "square": (240, 240, 3)}
@@ -53,19 +54,6 @@ def _check_rows(rows, paths, probabilities, names, way):
         order = np.argsort(-expected, kind="stable")[:5]
         assert [name for name, _ in top] == [names[i] for i in order], way
         np.testing.assert_allclose([score for _, score in top], expected[order], atol=TOLERANCE, err_msg=way)
-
-
-def _central_square(image, size):
-    """float32 `(size, size, 3)`: the largest central square by numpy slicing, resized bilinearly."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return tf.image.resize(image[top:top + side, left:left + side].astype(np.float32), (size, size)).numpy()
-
-
-def _centre_crop(image, size):
-    """float32 `(size, size, 3)`: the paper's single centre crop (tested against numpy in tests/test_crops.py)."""
-    return make_crops(image, size, 1).numpy()[0]
 
 
 def _discriminates(expected, other):
@@ -98,7 +86,8 @@ def imagenet_ways(zoo_files, tmp_path_factory):
         "converted weights file (.weights.h5)": pretrained.convert_onnx(zoo_path, str(root / "googlenet.weights.h5")),
         ".keras file": keras_path,
         "run directory": str(root / "run"),
-        "SavedModel": os.path.dirname(export.export_saved_model(model, str(root / "saved" / "googlenet"), warmup=False)),
+        "SavedModel": os.path.dirname(export.export_saved_model(model, str(root / "saved" / "imagenet"),
+                                                                warmup=False)),
         "ONNX export": formats.export_onnx(model, str(root / "googlenet.onnx")),
         "LiteRT export": formats.export_litert(model, str(root / "googlenet.tflite")),
     }
@@ -114,8 +103,8 @@ def test_imagenet_weights_answer_alike_every_way_in(imagenet_ways, photos):
         return np.concatenate([session.run(["prob_0"], {"data_0": zoo_onnx.caffe_input(prepare(image, 224)[None])})[0]
                                for image in pixels])
 
-    expected = zoo_probabilities(_centre_crop)  # how Caffe's weights were evaluated
-    _discriminates(expected, zoo_probabilities(_central_square))
+    expected = zoo_probabilities(centre_crop)  # how Caffe's weights were evaluated
+    _discriminates(expected, zoo_probabilities(central_square))
     _decisive(expected)
     names = [name for _, name, _ in imagenet_classes()]
     for way, model in ways.items():
@@ -163,8 +152,8 @@ def test_a_model_trained_here_answers_alike_every_way_in(trained_here, photos):
     def keras_probabilities(prepare):
         return np.asarray(model.predict(np.stack([prepare(image, 32) for image in pixels]), verbose=0))
 
-    expected = keras_probabilities(_central_square)  # what the training pipelines do
-    _discriminates(expected, keras_probabilities(_centre_crop))
+    expected = keras_probabilities(central_square)  # what the training pipelines do
+    _discriminates(expected, keras_probabilities(centre_crop))
     _decisive(expected)
     names = [f"digit {i}" for i in range(10)]
     for way, source in ways.items():
@@ -173,7 +162,8 @@ def test_a_model_trained_here_answers_alike_every_way_in(trained_here, photos):
 
 def test_a_model_without_preprocessing_is_refused_with_what_to_pass(tmp_path, photos):
     inputs = keras.Input((32, 32, 3))
-    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs)))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled))
     for call in (lambda: predict.predict_keras(model, photos[0]),
                  lambda: export.export_saved_model(model, str(tmp_path / "plain")),
                  lambda: formats.export_onnx(model, str(tmp_path / "plain.onnx"))):
@@ -198,14 +188,9 @@ def test_exports_state_the_record_they_were_made_with(trained_here, imagenet_way
             "preprocessing": "tf", "geometry": "square", "image_size": 32}
 
 
-def test_an_onnx_export_from_before_the_record_is_prepared_as_a_central_square(trained_here, photos, tmp_path):
+def test_an_onnx_export_from_before_the_record_is_prepared_as_acentral_square(trained_here, photos, tmp_path):
     model, ways = trained_here
-    graph = onnx.load(ways["ONNX export"])
-    kept = [prop for prop in graph.metadata_props if prop.key != "model_record"]
-    del graph.metadata_props[:]
-    graph.metadata_props.extend(kept)
-    old = str(tmp_path / "old.onnx")
-    onnx.save(graph, old)
+    old = without_model_record(ways["ONNX export"], tmp_path / "old.onnx")
     paths, pixels = photos
-    expected = np.asarray(model.predict(np.stack([_central_square(image, 32) for image in pixels]), verbose=0))
+    expected = np.asarray(model.predict(np.stack([central_square(image, 32) for image in pixels]), verbose=0))
     _check_rows(predict.classify(old, paths, top_k=5), paths, expected, [f"digit {i}" for i in range(10)], "old ONNX")

@@ -13,8 +13,8 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("ai_edge_litert.interpreter")
 
 from inception_tf import ImagePreprocessing  # noqa: E402
-from inception_tf.crops import make_crops  # noqa: E402
 from inception_tf.serving import formats, runtimes  # noqa: E402
+from tests.geometry_expectations import central_square, centre_crop, without_model_record  # noqa: E402
 
 SIZE = 16
 NAMES = ["cat", "dog", "fish", "bird"]
@@ -49,7 +49,7 @@ def image_files(tmp_path_factory):
 
 def _expected(path, pixels):
     """onnxruntime on the paper's centre crops, prepared here with `make_crops`."""
-    crops = np.concatenate([make_crops(image, SIZE, 1).numpy() for image in pixels])
+    crops = np.stack([centre_crop(image, SIZE) for image in pixels])
     return ort.InferenceSession(path).run(["probabilities"], {"images": crops})[0]
 
 
@@ -115,11 +115,7 @@ def test_the_recorded_geometry_and_size_are_what_the_client_applies(exports, ima
             prop.value = json.dumps({"preprocessing": "tf", "geometry": "square", "image_size": SIZE})
     square = str(tmp_path / "square.onnx")
     onnx.save(graph, square)
-    squares = []
-    for image in pixels:
-        side = min(image.shape[:2])
-        top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-        squares.append(tf.image.resize(image[top:top + side, left:left + side].astype(np.float32), (SIZE, SIZE)))
+    squares = [central_square(image, SIZE) for image in pixels]
     expected = ort.InferenceSession(square).run(["probabilities"], {"images": np.stack(squares)})[0]
     np.testing.assert_allclose(runtimes.classify_images(square, pixels)[0], expected, atol=1e-5)
     assert np.abs(expected - _expected(paths["onnx"], pixels)).max() > 1e-3  # the geometries answer otherwise
@@ -130,17 +126,8 @@ def test_an_onnx_export_without_a_record_is_prepared_as_a_central_square_at_its_
                                                                                             tmp_path):
     _, paths = exports
     _, pixels = image_files
-    graph = onnx.load(paths["onnx"])
-    kept = [prop for prop in graph.metadata_props if prop.key != "model_record"]
-    del graph.metadata_props[:]
-    graph.metadata_props.extend(kept)
-    old = str(tmp_path / "old.onnx")
-    onnx.save(graph, old)
-    squares = []
-    for image in pixels:
-        side = min(image.shape[:2])
-        top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-        squares.append(tf.image.resize(image[top:top + side, left:left + side].astype(np.float32), (SIZE, SIZE)))
+    old = without_model_record(paths["onnx"], tmp_path / "old.onnx")
+    squares = [central_square(image, SIZE) for image in pixels]
     expected = ort.InferenceSession(old).run(["probabilities"], {"images": np.stack(squares)})[0]
     probabilities, names = runtimes.classify_images(old, pixels)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)

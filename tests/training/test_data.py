@@ -244,21 +244,16 @@ def _png_folder(root, images):
 
 @pytest.mark.parametrize("geometry", ["square", "crop"])
 def test_calibration_images_are_prepared_with_the_models_geometry(tmp_path, geometry):
-    from inception_tf.crops import make_crops
+    from tests.geometry_expectations import PREPARED_BY
 
     rng = np.random.default_rng(4)
     images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((40, 57, 3), (57, 40, 3), (45, 45, 3))]
     calibration = data.calibration_set(_png_folder(tmp_path, images), (None, 32, 32, 3), 3, geometry)
 
-    def central_square(image):  # numpy slicing, then a plain bilinear resize
-        side = min(image.shape[:2])
-        top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-        return tf.image.resize(image[top:top + side, left:left + side].astype(np.float32), (32, 32)).numpy()
-
-    prepare = {"square": central_square, "crop": lambda image: make_crops(image, 32, 1).numpy()[0]}[geometry]
+    prepare = PREPARED_BY[geometry]
     other = {"square": "crop", "crop": "square"}[geometry]
     # ImageFolder lists files in its own order: match each calibration image to its nearest expectation.
-    expected = np.stack([prepare(image) for image in images])
+    expected = np.stack([prepare(image, 32) for image in images])
     distances = np.abs(calibration.images[:, None] - expected[None]).max(axis=(2, 3, 4))
     assert sorted(distances.argmin(axis=1)) == [0, 1, 2] and distances.min(axis=1).max() < 1e-3
     other_images = data.calibration_set(_png_folder(tmp_path / "other", images), (None, 32, 32, 3), 3, other).images
