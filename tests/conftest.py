@@ -134,18 +134,18 @@ def cpu_kind(monkeypatch):
         rule.cache_clear()
 
 
-def three_class_model():
-    """A small 3-class softmax model on `ImagePreprocessing("tf")`: (B, 32, 32, 3) pixels in [0, 255] -> (B, 3).
+def small_classifier(classes=3):
+    """A small softmax classifier on `ImagePreprocessing("tf")`: (B, 32, 32, 3) pixels in [0, 255] -> (B, classes).
 
-    For what an export or a file does whatever the network (versions, records, sidecars): it exports in a
-    fraction of GoogLeNet's time. Seeded, so each call has the same weights.
+    For what an export, a file or a command does whatever the network (versions, records, sidecars,
+    reports): it exports and evaluates in a fraction of GoogLeNet's time. Seeded: each call has the same weights.
     """
     from inception_tf import ImagePreprocessing
 
     keras.utils.set_random_seed(5)
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(ImagePreprocessing("tf")(inputs))
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x)))
+    return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(keras.layers.Flatten()(x)))
 
 
 @pytest.fixture(scope="session")

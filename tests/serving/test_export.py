@@ -16,7 +16,7 @@ import inception_tf
 from inception_tf.serving import export
 from inception_tf.images import resize_image
 from inception_tf.training import data
-from tests.conftest import three_class_model
+from tests.conftest import small_classifier
 
 # A 1x1 GIF (the smallest valid GIF89a file).
 GIF_1X1 = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -70,7 +70,7 @@ def test_warmup_requests_are_prediction_logs(exported):
 
 
 def test_versions_increase_and_are_never_overwritten_unless_asked(tmp_path):
-    model, base = three_class_model(), str(tmp_path / "m")  # versions, whatever the network
+    model, base = small_classifier(), str(tmp_path / "m")  # versions, whatever the network
     assert export.export_saved_model(model, base, warmup=False).endswith("/1")
     assert export.export_saved_model(model, base, warmup=False).endswith("/2")
     with pytest.raises(FileExistsError, match="already exists"):
@@ -86,7 +86,7 @@ def test_a_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
     # Fails after the SavedModel is written, while the warm-up file is being added.
     monkeypatch.setattr(export, "_warmup_records", fail)
     with pytest.raises(OSError, match="disk full"):
-        export.export_saved_model(three_class_model(), str(tmp_path / "m"))
+        export.export_saved_model(small_classifier(), str(tmp_path / "m"))
     assert os.listdir(tmp_path / "m") == []
 
 

@@ -17,7 +17,7 @@ litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 from inception_tf import cli  # noqa: E402
 from inception_tf.serving import formats  # noqa: E402
-from tests.conftest import three_class_model  # noqa: E402
+from tests.conftest import small_classifier  # noqa: E402
 
 NAMES = [f"class {i}" for i in range(10)]
 TOLERANCE = 1e-5
@@ -196,7 +196,7 @@ def test_failed_export_leaves_no_file(source, tmp_path, monkeypatch, format):
 
 @pytest.mark.parametrize("format, run", [("onnx", _run_onnx), ("litert", _run_litert)])
 def test_top_k_above_the_class_count_lists_every_class(format, run, tmp_path, images):
-    model = three_class_model()
+    model = small_classifier()
     path = formats.export_model(model, str(tmp_path / f"three{formats.FORMATS[format]}"), format, top_k=10)
     _, outputs = run(path, images)
     expected = np.asarray(model.predict(images, verbose=0))
@@ -211,5 +211,5 @@ def test_top_k_above_the_class_count_lists_every_class(format, run, tmp_path, im
 def test_top_k_that_is_not_a_positive_integer_is_refused(format, top_k, tmp_path):
     path = str(tmp_path / f"three{formats.FORMATS[format]}")
     with pytest.raises(ValueError, match="top_k"):
-        formats.export_model(three_class_model(), path, format, top_k=top_k)
+        formats.export_model(small_classifier(), path, format, top_k=top_k)
     assert not os.path.exists(path)
