@@ -36,8 +36,10 @@ def zoo_files(tmp_path_factory):
     """`zoo_files(**kwargs)` -> (Caffe-named weights, path) of a zoo-layout ONNX file (tests/models/zoo_onnx.py).
 
     `kwargs` go to `zoo_onnx.write` (`seed`, `classifier_std`, `bias_std`, `layout`, `spatial`, `changes`); each
-    distinct set is written once per session, under the zoo's file name `googlenet-7.onnx`.
+    distinct set is written once per session, under the zoo's file name `googlenet-7.onnx`. Without `onnx`
+    installed, a test asking for it is skipped.
     """
+    pytest.importorskip("onnx")
     from tests.models import zoo_onnx
 
     written = {}
@@ -130,6 +132,20 @@ def cpu_kind(monkeypatch):
     yield set_to
     for rule in rules:
         rule.cache_clear()
+
+
+def small_classifier(classes=3):
+    """A small softmax classifier on `ImagePreprocessing("tf")`: (B, 32, 32, 3) pixels in [0, 255] -> (B, classes).
+
+    For what an export, a file or a command does whatever the network (versions, records, sidecars,
+    reports): it exports and evaluates in a fraction of GoogLeNet's time. Seeded: each call has the same weights.
+    """
+    from inception_tf import ImagePreprocessing
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(ImagePreprocessing("tf")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(keras.layers.Flatten()(x)))
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import inception_tf.training.data  # noqa: F401  (registers "digits")
 from inception_tf.evaluation import evaluate as ev
 from inception_tf.crops import make_crops
 from tests.geometry_expectations import PREPARED_BY
+from tests.conftest import small_classifier
 
 SIZE = 32
 
@@ -150,11 +151,10 @@ def test_missing_imagenet_archives_name_the_manual_dir(tmp_path):
 
 
 def test_cli_three_protocols_on_digits(tmp_path, capsys):
-    from inception_tf import GoogLeNet
     from inception_tf.cli import main
 
-    path = str(tmp_path / "googlenet.keras")
-    GoogLeNet(input_shape=(SIZE, SIZE, 3), classes=10).save(path)
+    path = str(tmp_path / "classifier.keras")
+    small_classifier(classes=10).save(path)  # the protocols and the report, whatever the network
     output = str(tmp_path / "eval.json")
     argv = ["evaluate", "--model", path, "--dataset", "digits", "--crops", "1", "10", "144",
             "--limit", "20", "--output", output, "--report", "table3"]
@@ -234,7 +234,8 @@ def _top1_share(scores, labels):
     return float(np.mean(np.argmax(scores, axis=1) == labels))
 
 
-@pytest.mark.parametrize("crops", [10, 144])
+# 144 crops also run in the fast set: test_averaging_over_mirrored_crops, test_cli_three_protocols_on_digits.
+@pytest.mark.parametrize("crops", [10, pytest.param(144, marks=pytest.mark.slow)])
 def test_from_logits_applies_softmax_per_crop_over_classes(tmp_path, rng, crops):
     model = _logits_model()
     dataset, logits, labels, _ = _ranked_dataset(str(tmp_path), model, crops, rng)
@@ -248,7 +249,7 @@ def test_from_logits_applies_softmax_per_crop_over_classes(tmp_path, rng, crops)
     assert without["top1_accuracy"] == _top1_share(logits.mean(axis=1), labels)
 
 
-@pytest.mark.parametrize("crops", [10, 144])
+@pytest.mark.parametrize("crops", [10, pytest.param(144, marks=pytest.mark.slow)])
 def test_a_batch_smaller_than_the_crop_count_gives_the_large_batch_answer(tmp_path, rng, crops):
     model = _logits_model(activation="softmax")
     logits_twin = _logits_model()  # the same weights (same seed), logits out

@@ -35,10 +35,9 @@ def our_path(caffe_name):
 
 
 @pytest.fixture(scope="module")
-def zoo_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("zoo") / "googlenet-7.onnx"
-    onnx.save(zoo_onnx.build(zoo_onnx.random_weights(seed=11, classifier_std=0.05)), str(path))
-    return str(path)
+def zoo_file(zoo_files):
+    """The session's zoo-layout file with a wider classifier, whose probabilities spread (as tests/test_cli_convert.py's)."""
+    return zoo_files(seed=8, classifier_std=0.05)[1]
 
 
 @pytest.fixture(scope="module")

@@ -81,27 +81,26 @@ def test_the_records_and_the_loader_import_without_tensorflow():
 
 
 @pytest.mark.slow
-def test_another_record_is_one_more_entry_and_the_builder_takes_its_preprocessing(tmp_path, monkeypatch):
-    """A second record, its converted file in the cache: GoogLeNet loads it and preprocesses as that record says."""
-    onnx = pytest.importorskip("onnx")
+def test_another_record_is_one_more_entry_and_the_builder_takes_its_preprocessing(zoo_file, tmp_path, monkeypatch):
+    """A second record, its converted file in the cache: GoogLeNet loads it and preprocesses as that record says.
+
+    The session's zoo-layout file stands for the second record's source.
+    """
     from inception_tf import GoogLeNet
     from inception_tf.models import pretrained
-    from tests.models import zoo_onnx
 
-    source = tmp_path / "other.onnx"
-    onnx.save(zoo_onnx.build(zoo_onnx.random_weights(seed=5)), str(source))
     other = dataclasses.replace(published_weights.IMAGENET, name="other", preprocessing="tf",
                                 converted_file_name="other.weights.h5")
     monkeypatch.setitem(published_weights.PUBLISHED, "other", other)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     (tmp_path / "keras_home" / "models").mkdir(parents=True)
     cached = tmp_path / "keras_home" / "models" / "other.weights.h5"
-    pretrained.convert_onnx(source, cached)  # declares "imagenet": not this record's file
+    pretrained.convert_onnx(zoo_file, cached)  # declares "imagenet": not this record's file
     with pytest.raises(ValueError, match=r"other\.weights\.h5 does not declare the weights 'other'; delete it"):
         GoogLeNet(input_shape=(32, 32, 3), weights="other")
-    pretrained.convert_onnx(source, cached, record=other)
+    pretrained.convert_onnx(zoo_file, cached, record=other)
     model = GoogLeNet(input_shape=(32, 32, 3), weights="other")
     assert model.get_layer("preprocessing").mode == "tf"
-    caffe = GoogLeNet(input_shape=(32, 32, 3), weights=str(source))
+    caffe = GoogLeNet(input_shape=(32, 32, 3), weights=zoo_file)
     assert caffe.get_layer("preprocessing").mode == "caffe"
     np.testing.assert_array_equal(model.get_layer("conv1").kernel.numpy(), caffe.get_layer("conv1").kernel.numpy())

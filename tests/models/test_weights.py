@@ -103,8 +103,8 @@ def test_matches_onnxruntime_at_224(zoo_file, capsys):
               f"max |dlogit| {np.abs(got_logits - logits).max():.2e} (logit std {logits.std():.2f})")
 
 
-def test_ceil_mode_layout_gives_the_same_weights_and_function(zoo_weights, zoo_file, small_shapes, tmp_path):
-    ceil_file = save(zoo_onnx.build(zoo_weights, "ceil_mode"), tmp_path / "ceil.onnx")
+def test_ceil_mode_layout_gives_the_same_weights_and_function(zoo_files, zoo_file, small_shapes):
+    _, ceil_file = zoo_files(layout="ceil_mode")  # the weights of `zoo_file`, in the opset 11 layout
     rgb = images(224, 224)[:1]
     np.testing.assert_array_equal(run_onnxruntime(ceil_file, rgb)[0], run_onnxruntime(zoo_file, rgb)[0])
     reference = weights.onnx_weights(small_shapes, zoo_file)
@@ -113,9 +113,9 @@ def test_ceil_mode_layout_gives_the_same_weights_and_function(zoo_weights, zoo_f
         np.testing.assert_array_equal(bias, reference[path][1])
 
 
-def test_odd_input_size_matches_onnxruntime_ceil_mode(zoo_weights, tmp_path):
+def test_odd_input_size_matches_onnxruntime_ceil_mode(zoo_files):
     """At 99x75 only Caffe's geometry (conv1 pad 3, ceil-mode pools) reproduces onnxruntime's."""
-    path = save(zoo_onnx.build(zoo_weights, "ceil_mode", spatial=None), tmp_path / "any_size.onnx")
+    _, path = zoo_files(layout="ceil_mode", spatial=None)
     rgb = images(99, 75)
     probabilities, logits = run_onnxruntime(path, rgb)
     model = GoogLeNet(input_shape=(99, 75, 3), weights=path)

@@ -17,6 +17,7 @@ from inception_tf.serving import export
 from inception_tf.images import resize_image
 from inception_tf.serving.runs import export_run
 from inception_tf.training import data
+from tests.conftest import small_classifier
 
 # A 1x1 GIF (the smallest valid GIF89a file).
 GIF_1X1 = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -69,24 +70,24 @@ def test_warmup_requests_are_prediction_logs(exported):
     assert list(logs[1].predict_log.request.inputs) == ["image_bytes"]
 
 
-def test_versions_increase_and_are_never_overwritten_unless_asked(small_googlenet, tmp_path):
-    base = str(tmp_path / "m")
-    assert export.export_saved_model(small_googlenet, base, warmup=False).endswith("/1")
-    assert export.export_saved_model(small_googlenet, base, warmup=False).endswith("/2")
+def test_versions_increase_and_are_never_overwritten_unless_asked(tmp_path):
+    model, base = small_classifier(), str(tmp_path / "m")  # versions, whatever the network
+    assert export.export_saved_model(model, base, warmup=False).endswith("/1")
+    assert export.export_saved_model(model, base, warmup=False).endswith("/2")
     with pytest.raises(FileExistsError, match="already exists"):
-        export.export_saved_model(small_googlenet, base, version=1)
-    assert export.export_saved_model(small_googlenet, base, version=1, overwrite=True, warmup=False).endswith("/1")
+        export.export_saved_model(model, base, version=1)
+    assert export.export_saved_model(model, base, version=1, overwrite=True, warmup=False).endswith("/1")
     assert export.version_dirs(base) == [1, 2]
 
 
-def test_a_failed_export_leaves_nothing_behind(small_googlenet, tmp_path, monkeypatch):
+def test_a_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
     # Fails after the SavedModel is written, while the warm-up file is being added.
     monkeypatch.setattr(export, "_warmup_records", fail)
     with pytest.raises(OSError, match="disk full"):
-        export.export_saved_model(small_googlenet, str(tmp_path / "m"))
+        export.export_saved_model(small_classifier(), str(tmp_path / "m"))
     assert os.listdir(tmp_path / "m") == []
 
 

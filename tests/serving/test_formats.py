@@ -15,8 +15,9 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
-from inception_tf import ImagePreprocessing, cli  # noqa: E402
+from inception_tf import cli  # noqa: E402
 from inception_tf.serving import formats  # noqa: E402
+from tests.conftest import small_classifier  # noqa: E402
 
 NAMES = [f"class {i}" for i in range(10)]
 TOLERANCE = 1e-5
@@ -164,7 +165,7 @@ def test_bad_format_is_named(source, capsys):
 def test_version_flag_is_refused_outside_savedmodel(source, tmp_path, capsys):
     code = cli.main(["export", source[0], "--format", "onnx", "--version", "2", "--output-dir", str(tmp_path)])
     assert code == 2
-    assert "--version applies to --format savedmodel only" in capsys.readouterr().err
+    assert "version (--version) applies to format 'savedmodel' only. Received: format='onnx'" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 
@@ -193,17 +194,9 @@ def test_failed_export_leaves_no_file(source, tmp_path, monkeypatch, format):
         formats.export_model(source[1], str(path), format)
 
 
-def _three_class_model():
-    """A small 3-class softmax model on `ImagePreprocessing("tf")`: [0, 255] pixels in."""
-    keras.utils.set_random_seed(5)
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(ImagePreprocessing("tf")(inputs))
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x)))
-
-
 @pytest.mark.parametrize("format, run", [("onnx", _run_onnx), ("litert", _run_litert)])
 def test_top_k_above_the_class_count_lists_every_class(format, run, tmp_path, images):
-    model = _three_class_model()
+    model = small_classifier()
     path = formats.export_model(model, str(tmp_path / f"three{formats.FORMATS[format]}"), format, top_k=10)
     _, outputs = run(path, images)
     expected = np.asarray(model.predict(images, verbose=0))
@@ -218,5 +211,5 @@ def test_top_k_above_the_class_count_lists_every_class(format, run, tmp_path, im
 def test_top_k_that_is_not_a_positive_integer_is_refused(format, top_k, tmp_path):
     path = str(tmp_path / f"three{formats.FORMATS[format]}")
     with pytest.raises(ValueError, match="top_k"):
-        formats.export_model(_three_class_model(), path, format, top_k=top_k)
+        formats.export_model(small_classifier(), path, format, top_k=top_k)
     assert not os.path.exists(path)

@@ -42,6 +42,7 @@ import tensorflow_datasets as tfds  # noqa: E402
 from inception_tf import GoogLeNet, ImagePreprocessing, inference_model  # noqa: E402
 from inception_tf.serving import export, formats  # noqa: E402
 from inception_tf.serving.runs import export_run  # noqa: E402
+from tests.conftest import small_classifier  # noqa: E402
 
 SIZE = 32
 CLASSES = 10
@@ -249,7 +250,9 @@ def test_int8_litert_records_quantization_in_its_sidecar(int8_litert):
         "method": "minmax"}, "lrn": "standard"}
 
 
-def test_float32_litert_over_an_int8_one_leaves_no_quantization_record(model, int8_litert, tmp_path):
+def test_float32_litert_over_an_int8_one_leaves_no_quantization_record(calibration, tmp_path):
+    model = small_classifier()  # the sidecar's fate, whatever the network
+    int8_litert = formats.export_litert(model, str(tmp_path / "int8.tflite"), quantize="int8", calibration=calibration)
     path = str(tmp_path / "tiny.tflite")
     shutil.copy(int8_litert, path)  # an int8 export and its record where the float32 one goes
     shutil.copy(formats.quantization_path(int8_litert), formats.quantization_path(path))

@@ -4,21 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnx")  # the zoo-layout ONNX file
 
 from inception_tf.training import finetune, train  # noqa: E402
 from inception_tf.training.config import TrainConfig  # noqa: E402
-from tests.models import zoo_onnx  # noqa: E402
 from tests.models.weights_files import Conv2DCount  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    """(Caffe-named OIHW weights, path) of an ONNX file in the zoo's layout with random weights."""
-    weights = zoo_onnx.random_weights(seed=4)
-    path = tmp_path_factory.mktemp("zoo") / "googlenet-7.onnx"
-    onnx.save(zoo_onnx.build(weights, "opset7"), str(path))
-    return weights, str(path)
 
 
 class RecordWeights(keras.callbacks.Callback):
@@ -40,8 +30,8 @@ class RecordWeights(keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_finetuning_starts_from_the_file_with_a_new_head_and_freezes_first(zoo, tfds_dir, tmp_path):
-    caffe, path = zoo
+def test_finetuning_starts_from_the_file_with_a_new_head_and_freezes_first(zoo_files, tfds_dir, tmp_path):
+    caffe, path = zoo_files()  # the session's zoo-layout file: Caffe-named OIHW weights, and its path
     recorder = RecordWeights(["conv1", "inception_4e", "logits"])
     config = TrainConfig(weights=path, freeze_epochs=1, epochs=2, steps_per_epoch=2, batch_size=4,
                          aux_logits=False, output_dir=str(tmp_path), data_dir=tfds_dir, verbose=0, seed=1)
@@ -68,9 +58,8 @@ def test_freeze_epochs_without_weights_is_named():
         TrainConfig(model="slidenet", weights="imagenet").validate()
 
 
-@pytest.mark.slow
-def test_the_pretrained_start_is_one_model_with_every_array_but_the_classifier(zoo, monkeypatch, recwarn):
-    caffe, path = zoo
+def test_the_pretrained_start_is_one_model_with_every_array_but_the_classifier(zoo_files, monkeypatch, recwarn):
+    caffe, path = zoo_files()
     counter = Conv2DCount(monkeypatch)
     config = TrainConfig(weights=path, aux_logits=True, image_size=96)
     model, pretrained_layers = finetune.pretrained_start(config, num_classes=1000)
