@@ -1,17 +1,20 @@
 """inception_tf: the Inception module and GoogLeNet for Keras 3 / TensorFlow 2.
 
-The package has three wings:
+The package's parts (README's "Layout" gives the order in which they import each other):
 
 - `inception_tf.models`: the layers (`InceptionModule`,
   `LocalResponseNormalization`, `MaxPooling2D`, `ImagePreprocessing`), the
   models (`GoogLeNet`, `SlideNet`), the slide's reference code, costs,
   reports and diagrams. They need only Keras, so they run on the TensorFlow,
   JAX and PyTorch backends.
-- `inception_tf.training`: tf.data pipelines, `tf.distribute` strategies,
-  `train(TrainConfig(...))`, over the datasets of `inception_tf.datasets`
-  (tensorflow-datasets names, the embedded `digits`, image folders).
-- `inception_tf.serving`: SavedModel export, `predict` from an export, and
-  REST/gRPC request builders for TF Serving (the clients need no TensorFlow).
+- `inception_tf.datasets`: the raw examples of tensorflow-datasets names, the
+  embedded `digits` and image folders, and int8 calibration images.
+- three peer wings, none importing another: `inception_tf.training`
+  (tf.data pipelines, `tf.distribute` strategies, `train(TrainConfig(...))`);
+  `inception_tf.serving` (SavedModel, ONNX and LiteRT export, `predict` from
+  every source, REST/gRPC request builders for TF Serving, which need no
+  TensorFlow); `inception_tf.evaluation` (the model's own protocol and the
+  paper's 1, 10 and 144 crops).
 - `inception_tf.imagenet`: the 1000 ImageNet classes and `decode_predictions`
   (numpy only), for `GoogLeNet(weights="imagenet")`.
 
