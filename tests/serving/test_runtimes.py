@@ -59,6 +59,7 @@ def test_classify_files_prepares_by_the_record_and_names_by_the_metadata(exports
     files, pixels = image_files
     expected = _expected(paths["onnx"], pixels)
     rows = runtimes.classify_files(paths[format], files, top_k=3)
+    assert len(rows) == len(files)
     for (path, top), probabilities, own in zip(rows, expected, files):
         order = np.argsort(-probabilities, kind="stable")[:3]
         assert path == own and [name for name, _ in top] == [NAMES[i] for i in order]
@@ -132,3 +133,13 @@ def test_an_onnx_export_without_a_record_is_prepared_as_a_central_square_at_its_
     probabilities, names = runtimes.classify_images(old, pixels)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     assert names == NAMES
+
+
+def test_a_gif_is_one_image_not_a_batch_of_frames(exports, tmp_path):
+    import base64
+
+    _, paths = exports
+    gif = tmp_path / "dot.gif"  # a 1x1 GIF89a: one frame
+    gif.write_bytes(base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"))
+    (path, top), = runtimes.classify_files(paths["onnx"], [str(gif)], top_k=2)
+    assert path == str(gif) and len(top) == 2
