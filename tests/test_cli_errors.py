@@ -9,7 +9,6 @@ an OSError raised where the library opens or renames a file.
 import dataclasses
 import errno
 import json
-import os
 import re
 
 import keras

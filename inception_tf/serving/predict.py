@@ -8,7 +8,6 @@ same answer as a `.keras` file, a run directory, a weights file, a SavedModel
 (`inception_tf.serving.runtimes`, which applies it client-side).
 """
 
-import os
 
 from inception_tf.runs import is_keras_source, load_keras_source
 from inception_tf.serving.image_files import check_top_k, decode_files, read_image_file, top_classes

@@ -16,7 +16,6 @@ import inception_tf
 from inception_tf.serving import export
 from inception_tf.images import resize_image
 from inception_tf.serving.runs import export_run
-from inception_tf.training import data
 from tests.conftest import small_classifier
 
 # A 1x1 GIF (the smallest valid GIF89a file).

@@ -22,7 +22,6 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("ai_edge_litert.interpreter")
 
 from inception_tf import GoogLeNet, ImagePreprocessing, model_record  # noqa: E402
-from inception_tf.crops import make_crops  # noqa: E402
 from inception_tf.imagenet import imagenet_classes  # noqa: E402
 from inception_tf.serving import export, formats, predict  # noqa: E402
 from tests.geometry_expectations import central_square, centre_crop, without_model_record  # noqa: E402
