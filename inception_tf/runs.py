@@ -48,10 +48,17 @@ def class_names(run_dir):
         return json.load(handle).get("class_names")
 
 
+def _names_weights(source):
+    """Whether `source` names published weights (`imagenet`) or a weights file (`.onnx`, `.weights.h5`)."""
+    from inception_tf.models.published_weights import PUBLISHED
+
+    return source in PUBLISHED or str(source).endswith((".onnx", ".weights.h5"))
+
+
 def is_keras_source(model):
     """Whether `model` names a Keras model (`imagenet`, a pretrained-weights file, a `.keras` file or a run
     directory) rather than a SavedModel."""
-    if model == "imagenet" or str(model).endswith((".keras", ".onnx", ".weights.h5")):
+    if _names_weights(model) or str(model).endswith(".keras"):
         return True
     return os.path.isdir(model) and os.path.exists(os.path.join(model, FILES["model"]))
 
@@ -63,9 +70,7 @@ def load_keras_source(source):
     zoo's layout, `.weights.h5`) build GoogLeNet on those weights; a `.keras`
     file or a run directory loads its model (`load_model`).
     """
-    from inception_tf.models.published_weights import PUBLISHED
-
-    if source in PUBLISHED or str(source).endswith((".onnx", ".weights.h5")):
+    if _names_weights(source):
         from inception_tf.models.googlenet import GoogLeNet
 
         return GoogLeNet(weights=source)

@@ -75,15 +75,6 @@ def load_images(dataset, split, data_dir=None):
         ) from None
 
 
-def _input_size(model):
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] is None:
-        raise ValueError(
-            f"model must take square images (batch, size, size, channels). Received: input_shape={shape}"
-        )
-    return int(shape[1]), int(shape[3])
-
-
 def _check_crops(crops):
     if crops is None:
         return None
@@ -130,7 +121,9 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
     from inception_tf.models.preprocessing import model_record
 
     crops = _check_crops(crops)
-    image_size, channels = _input_size(model)
+    from inception_tf.models.layout import square_input
+
+    image_size, channels = square_input(model)
     model = inference_model(model)
     # The model's own protocol needs its record (refused without one); the paper's crops are given.
     geometry = model_record(model).geometry if crops is None else None

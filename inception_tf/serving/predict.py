@@ -75,14 +75,12 @@ def keras_probabilities(model, images):
 
     from inception_tf.images import prepare_images
     from inception_tf.models.googlenet import inference_model
+    from inception_tf.models.layout import square_input
     from inception_tf.models.preprocessing import model_record
 
     model = inference_model(model)
     record = model_record(model)
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
-        raise ValueError(f"model must take square images (batch, size, size, channels). Received: input_shape={shape}")
-    size, channels = int(shape[1]), int(shape[3])
+    size, channels = square_input(model)
     batch = tf.stack([prepare_images(image, size, record.geometry, channels) for image in images])
     return tf.cast(model.predict_on_batch(batch), tf.float32).numpy()
 
