@@ -13,8 +13,9 @@ fresh, with the mutated code in place of the file (nothing on disk changes).
 
 A survivor is printed as `path:line: before -> after`; kill it with a test of the
 property the change breaks, or argue why it is equivalent. Strings inside `raise`
-statements and f-strings and docstrings are not mutated (messages are tested by
-their own tests); a line ending in `# pragma: no mutate` is skipped.
+statements and f-strings, `help=` texts and docstrings are not mutated (messages
+are tested by their own tests; help texts are prose); a line ending in
+`# pragma: no mutate` is skipped.
 """
 
 import argparse
@@ -45,7 +46,8 @@ SURVIVED, KILLED, INTERRUPTED = 0, 1, 2
 
 
 def _protected_strings(tree):
-    """ids of string constants left alone: docstrings, f-string parts, anything inside a `raise`."""
+    """ids of string constants left alone: docstrings, f-string parts, anything inside a `raise`,
+    a `help=` text."""
     protected = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -54,6 +56,8 @@ def _protected_strings(tree):
                 protected.add(id(body[0].value))
         if isinstance(node, (ast.Raise, ast.JoinedStr)):
             protected.update(id(child) for child in ast.walk(node) if isinstance(child, ast.Constant))
+        if isinstance(node, ast.keyword) and node.arg == "help":
+            protected.update(id(child) for child in ast.walk(node.value) if isinstance(child, ast.Constant))
     return protected
 
 

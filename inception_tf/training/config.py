@@ -28,7 +28,7 @@ def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _field(default, help, **metadata):
+def _field(default, *, help, **metadata):
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
@@ -41,42 +41,42 @@ class TrainConfig:
     Constructing one checks every field (`validate`): a bad value raises a ValueError naming it.
     """
 
-    model: str = _field("googlenet", "the model's recipe", choices=MODELS)
-    dataset: str = _field(DEFAULT_DATASET, "tfds name, 'digits' (embedded) or 'folder:PATH'")
-    data_dir: str = _field(None, "tensorflow-datasets data directory")
-    image_size: int = _field(None, "input height and width (default: the recipe's, 32 on digits)")
-    epochs: int = _field(12, "epochs to train")
-    batch_size: int = _field(32, "per replica; the global batch is this times the replicas")
-    learning_rate: float = _field(None, "initial learning rate (default: the recipe's)")
-    lr_decay_epochs: float = _field(None, "epochs between learning-rate cuts (default: the recipe's, 1 on digits)")
-    lr_decay_rate: float = _field(None, "learning-rate multiplier per cut (default: the recipe's)")
-    momentum: float = _field(None, "SGD momentum (default: the recipe's)")
-    weights: str = _field(None, "start from pretrained weights: 'imagenet', or a .onnx / .weights.h5 file "
-                                "(GoogLeNet; the classifier is new, sized for the dataset)")
-    freeze_epochs: int = _field(0, "with --weights: train only the new classifier for the first N epochs")
-    aux_logits: bool = _field(True, "train GoogLeNet's auxiliary classifiers (loss weight 0.3)", aliases=("--no-aux",))
-    dropout_rate: float = _field(None, "dropout before the classifier (default: the model's)")
-    ema: bool = _field(False, "Polyak (exponential moving) averaging of the weights")
-    restore_best: bool = _field(True, "save and export the weights of the epoch with the best validation "
-                                      "accuracy, not the last epoch's (with --ema: the average)")
-    augment: bool = _field(False, "the paper's crop and colour augmentation")
-    strategy: str = _field("auto", "tf.distribute strategy", choices=STRATEGIES)
-    precision: str = _field("float32", "dtype policy (mixed_bfloat16 pays on CPUs with AVX-512 BF16 or AMX, "
-                                       "and GPUs/TPUs)", choices=PRECISIONS)
-    jit_compile: bool = _field(False, "compile the train step with XLA (for GPUs and TPUs; on a CPU its "
-                                      "float32 convolutions are slower than oneDNN's and its bfloat16 ones run "
-                                      "at float32 speed)", aliases=("--jit",))
-    output_dir: str = _field("runs", "parent of the run directory")
-    run_name: str = _field(None, "run directory name (default: MODEL_DATASET)")
-    overwrite: bool = _field(False, "train a finished run again from scratch (its files are replaced)")
-    seed: int = _field(0, "seeds weights, shuffling and augmentation")
-    train_split: str = _field("train[:90%]", "tfds split to train on")
-    validation_split: str = _field("train[90%:]", "tfds split to validate on")
-    test_split: str = _field("test", "tfds split to test on")
-    steps_per_epoch: int = _field(None, "limit the batches per epoch")
-    shuffle: bool = _field(True, "shuffle the training data every epoch")
-    verbose: int = _field(None, "0 silent, 1 progress bars, 2 one line per epoch (default: 1 in a terminal, "
-                          "2 when output goes to a file or pipe)", choices=(0, 1, 2))
+    model: str = _field("googlenet", help="the model's recipe", choices=MODELS)
+    dataset: str = _field(DEFAULT_DATASET, help="tfds name, 'digits' (embedded) or 'folder:PATH'")
+    data_dir: str = _field(None, help="tensorflow-datasets data directory")
+    image_size: int = _field(None, help="input height and width (default: the recipe's, 32 on digits)")
+    epochs: int = _field(12, help="epochs to train")
+    batch_size: int = _field(32, help="per replica; the global batch is this times the replicas")
+    learning_rate: float = _field(None, help="initial learning rate (default: the recipe's)")
+    lr_decay_epochs: float = _field(None, help="epochs between learning-rate cuts (default: the recipe's, 1 on digits)")
+    lr_decay_rate: float = _field(None, help="learning-rate multiplier per cut (default: the recipe's)")
+    momentum: float = _field(None, help="SGD momentum (default: the recipe's)")
+    weights: str = _field(None, help="start from pretrained weights: 'imagenet', or a .onnx / .weights.h5 file "
+                                     "(GoogLeNet; the classifier is new, sized for the dataset)")
+    freeze_epochs: int = _field(0, help="with --weights: train only the new classifier for the first N epochs")
+    aux_logits: bool = _field(True, help="train GoogLeNet's auxiliary classifiers (loss weight 0.3)", aliases=("--no-aux",))
+    dropout_rate: float = _field(None, help="dropout before the classifier (default: the model's)")
+    ema: bool = _field(False, help="Polyak (exponential moving) averaging of the weights")
+    restore_best: bool = _field(True, help="save and export the weights of the epoch with the best validation "
+                                           "accuracy, not the last epoch's (with --ema: the average)")
+    augment: bool = _field(False, help="the paper's crop and colour augmentation")
+    strategy: str = _field("auto", help="tf.distribute strategy", choices=STRATEGIES)
+    precision: str = _field("float32", help="dtype policy (mixed_bfloat16 pays on CPUs with AVX-512 BF16 or AMX, "
+                                            "and GPUs/TPUs)", choices=PRECISIONS)
+    jit_compile: bool = _field(False, help="compile the train step with XLA (for GPUs and TPUs; on a CPU its "
+                                           "float32 convolutions are slower than oneDNN's and its bfloat16 ones run "
+                                           "at float32 speed)", aliases=("--jit",))
+    output_dir: str = _field("runs", help="parent of the run directory")
+    run_name: str = _field(None, help="run directory name (default: MODEL_DATASET)")
+    overwrite: bool = _field(False, help="train a finished run again from scratch (its files are replaced)")
+    seed: int = _field(0, help="seeds weights, shuffling and augmentation")
+    train_split: str = _field("train[:90%]", help="tfds split to train on")
+    validation_split: str = _field("train[90%:]", help="tfds split to validate on")
+    test_split: str = _field("test", help="tfds split to test on")
+    steps_per_epoch: int = _field(None, help="limit the batches per epoch")
+    shuffle: bool = _field(True, help="shuffle the training data every epoch")
+    verbose: int = _field(None, help="0 silent, 1 progress bars, 2 one line per epoch (default: 1 in a terminal, "
+                                    "2 when output goes to a file or pipe)", choices=(0, 1, 2))
 
     def __post_init__(self):
         self.validate()
