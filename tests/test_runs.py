@@ -91,3 +91,28 @@ def test_load_model_registers_the_package_layers_itself(tmp_path, monkeypatch):
     loaded = runs.load_model(str(tmp_path / "m.keras"))
     assert type(loaded.layers[1]).__module__ == "inception_tf.models.lrn"
     assert type(loaded.layers[1]).__name__ == "LocalResponseNormalization"
+
+
+def test_a_run_directory_from_an_earlier_version_gets_its_class_names_from_its_metrics(tmp_path):
+    """A model file without class names (as written before they were recorded) takes the names of its
+    run's metrics.json; a model that records its own keeps them; a model without preprocessing is left."""
+    from inception_tf import ImagePreprocessing, model_record, set_model_record
+
+    inputs = keras.Input((8, 8, 3))
+    x = ImagePreprocessing("tf")(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(x))
+    old, named, plain = (tmp_path / name for name in ("old", "named", "plain"))
+    for run_dir in (old, named, plain):
+        run_dir.mkdir()
+        with open(run_dir / "metrics.json", "w") as handle:
+            json.dump({"class_names": ["cat", "dog"], "test": {"accuracy": 0.5}}, handle)
+    keras.Model(inputs, outputs).save(old / "model.keras")
+    set_model_record(keras.Model(inputs, outputs), class_names=["left", "right"]).save(named / "model.keras")
+    plain_inputs = keras.Input((8, 8, 3))
+    keras.Model(plain_inputs, keras.layers.Dense(2)(keras.layers.Flatten()(plain_inputs))).save(plain / "model.keras")
+
+    assert model_record(keras.models.load_model(old / "model.keras")).class_names is None  # what the file holds
+    assert model_record(runs.load_model(str(old))).class_names == ["cat", "dog"]
+    assert model_record(runs.load_model(str(old / "model.keras"))).class_names is None  # a file alone: no run
+    assert model_record(runs.load_model(str(named))).class_names == ["left", "right"]
+    assert runs.load_model(str(plain)).output_shape == (None, 2)
