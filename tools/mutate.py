@@ -13,8 +13,8 @@ fresh, with the mutated code in place of the file (nothing on disk changes).
 
 A survivor is printed as `path:line: before -> after`; kill it with a test of the
 property the change breaks, or argue why it is equivalent. Strings inside `raise`
-statements and f-strings, `help=` texts and docstrings are not mutated (messages
-are tested by their own tests; help texts are prose); a line ending in
+statements and f-strings, `help=`/`description=`/`epilog=` texts and docstrings
+are not mutated (messages are tested by their own tests; help texts are prose); a line ending in
 `# pragma: no mutate` is skipped.
 """
 
@@ -31,6 +31,7 @@ import time
 
 DEFAULT_PRELOAD = ("numpy", "tensorflow", "keras", "onnx", "onnxruntime", "tensorflow_datasets", "pytest")
 SKIP_MARK = "# pragma: no mutate"
+PROSE_KEYWORDS = ("help", "description", "epilog")  # argparse's texts for a human reader
 COMPARE_SWAPS = {
     ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
     ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
@@ -47,7 +48,7 @@ SURVIVED, KILLED, INTERRUPTED = 0, 1, 2
 
 def _protected_strings(tree):
     """ids of string constants left alone: docstrings, f-string parts, anything inside a `raise`,
-    a `help=` text."""
+    a `help=`, `description=` or `epilog=` text."""
     protected = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -56,7 +57,7 @@ def _protected_strings(tree):
                 protected.add(id(body[0].value))
         if isinstance(node, (ast.Raise, ast.JoinedStr)):
             protected.update(id(child) for child in ast.walk(node) if isinstance(child, ast.Constant))
-        if isinstance(node, ast.keyword) and node.arg == "help":
+        if isinstance(node, ast.keyword) and node.arg in PROSE_KEYWORDS:
             protected.update(id(child) for child in ast.walk(node.value) if isinstance(child, ast.Constant))
     return protected
 

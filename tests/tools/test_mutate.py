@@ -39,9 +39,11 @@ def test_mutants_change_one_thing_each():
     assert len({code for *_, code in found}) == len(found) and TOY not in {code for *_, code in found}
     for _, _, _, code in found:
         compile(code, "toy.py", "exec")
-    helps = mutate.mutants('flag("--epochs", help="epochs " "to train", default="12")\n')
+    helps = mutate.mutants('flag("--epochs", help="epochs " "to train", default="12")\n'
+                           'parser = Parser(description="Trains.", epilog="See the README.")\n')
     assert sorted((before, after) for _, before, after, _ in helps) == [  # the help text is prose: left alone
         ("'--epochs'", "'XX--epochsXX'"), ("'12'", "'XX12XX'"), ("flag('--epochs', help='epochs to train', default='12')", "None")]
+    assert not any("XX" in after for line, _, after, _ in helps if line == 2)  # description and epilog too
     strings = mutate.mutants('NAME = "tf"\nx = -y\nz = not y\n')
     assert [(before, after) for _, before, after, _ in strings] == [
         ("'tf'", "'XXtfXX'"), ("-y", "+y"), ("not y", "not not y")]
