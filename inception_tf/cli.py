@@ -59,14 +59,11 @@ def _add_config_flags(parser, config_class):
     """One flag per dataclass field: `--field-name`, typed, with its default and help."""
     for field in dataclasses.fields(config_class):
         flag = "--" + field.name.replace("_", "-")
-        help_text = field.metadata.get("help", "")
-        aliases = field.metadata.get("aliases", ())
-        if field.type in ("bool", bool):
+        help_text = field.metadata["help"]
+        if field.type in ("bool", bool):  # the class, or its name where annotations are postponed
+            # argparse takes any unambiguous prefix: --jit for --jit-compile, --no-aux for --no-aux-logits
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
                                 default=field.default, help=help_text)
-            for alias in aliases:  # short historical spellings: --jit, --no-aux
-                parser.add_argument(alias, dest=field.name, action="store_const",
-                                    const=not alias.startswith("--no-"), help=argparse.SUPPRESS)
             continue
         kind = _FIELD_TYPES.get(field.name) or _ANNOTATION_TYPES[getattr(field.type, "__name__", field.type)]
         options = {"choices": field.metadata["choices"]} if "choices" in field.metadata else {}
@@ -86,9 +83,7 @@ def _train(args):
 
     logger = logging.getLogger("inception_tf")
     if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+        logger.addHandler(logging.StreamHandler())  # to stderr, the message alone (the default format)
     logger.setLevel(logging.INFO)
     try:
         history = train.train(_train_config(args))

@@ -158,7 +158,7 @@ def test_tf_logs_reaches_the_runtime_settings(run_cli, quiet_runtime, monkeypatc
 
 def test_export_passes_every_flag_to_export_run_and_prints_the_path(run_cli, quiet_runtime, monkeypatch, tmp_path):
     names = tmp_path / "names.txt"
-    names.write_text("cat\n\ndog \nbird\n")  # blank lines skipped, other spaces kept
+    names.write_text("cat\n\ndog \nox\nX\n")  # blank lines skipped, other spaces and letters kept
     export_run = Recorder(str(tmp_path / "out" / "digits.onnx"))
     monkeypatch.setattr(serving_runs, "export_run", export_run)
     result = run_cli("export", "runs/googlenet_digits", "--format", "onnx", "--name", "digits", "--output-dir",
@@ -170,7 +170,7 @@ def test_export_passes_every_flag_to_export_run_and_prints_the_path(run_cli, qui
     assert export_run.calls == [(("runs/googlenet_digits", str(tmp_path / "out")), dict(
         name="digits", format="onnx", version=4, precision="float32", quantize="int8", calibration="digits",
         calibration_images=16, calibration_split="train[:50%]", calibration_data_dir=str(tmp_path / "tfds"),
-        class_names=["cat", "dog ", "bird"], top_k=2, overwrite=True))]
+        class_names=["cat", "dog ", "ox", "X"], top_k=2, overwrite=True))]
 
 
 def test_export_defaults_are_a_savedmodel_in_saved_models_with_top_5(run_cli, quiet_runtime, monkeypatch):
@@ -305,3 +305,68 @@ def test_the_command_is_required_and_named_in_the_usage(run_cli):
     assert result.returncode == 2
     assert result.stderr.splitlines()[0].startswith("usage: inception-tf [-h]")
     assert result.stderr.splitlines()[-1] == "inception-tf: error: the following arguments are required: COMMAND"
+
+
+def test_ctrl_c_while_the_runs_files_are_half_written_still_ends_in_one_line(run_cli, quiet_runtime, monkeypatch,
+                                                                              tmp_path):
+    monkeypatch.setattr(training, "train", Recorder(KeyboardInterrupt()))
+    backup = tmp_path / "googlenet_digits" / "backup"
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text('{"epoch": ')  # cut off mid-write
+    result = run_cli("train", "--output-dir", str(tmp_path))
+    assert (result.returncode, result.stderr.splitlines()) == (130, ["inception-tf train: interrupted"])
+
+
+def test_main_reads_the_process_arguments_when_given_none(monkeypatch, capsys):
+    from inception_tf import cli
+
+    monkeypatch.setattr("sys.argv", ["inception-tf", "costs", "--model", "slidenet", "--image-size", "64"])
+    assert cli.main() == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "inception-tf costs: error: SlideNet takes 28x28 inputs. Received: --image-size=64"]
+
+
+def test_python_dash_m_runs_the_command_and_exits_with_its_code(monkeypatch, capsys):
+    import runpy
+    import warnings
+
+    monkeypatch.setattr("sys.argv", ["inception-tf", "costs", "--model", "slidenet", "--image-size", "64"])
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as exit_:
+        warnings.simplefilter("ignore", RuntimeWarning)  # the module is imported already, as in any test
+        runpy.run_module("inception_tf.cli", run_name="__main__")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("inception-tf costs: error: SlideNet takes 28x28 inputs.")
+
+
+def test_costs_prints_slide_11_line_by_line(run_cli):
+    assert run_cli("costs").stdout.splitlines() == [
+        "Slide 11: a 28x28x192 input through 32 5x5 filters",
+        "  directly:                   120,422,400 multiply-adds",  # 28*28*192*5*5*32
+        "  1x1 reduction to 16 first: 2,408,448 + 10,035,200 = 12,443,648 multiply-adds",  # 28*28*192*16, 28*28*16*25*32
+        "  9.7x fewer",
+    ]
+
+
+def test_export_help_names_the_values_of_its_calibration_flags(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    text = run_cli("export", "--help").stdout
+    assert "--calibration DATASET" in text and "--calibration-images N" in text
+
+
+def test_config_flags_take_postponed_annotations():
+    """A config class whose annotations are strings (`from __future__ import annotations`) gets the same flags."""
+    import argparse
+    import dataclasses
+
+    from inception_tf import cli
+
+    @dataclasses.dataclass
+    class Config:
+        shuffle: "bool" = dataclasses.field(default=True, metadata={"help": "shuffle"})
+        epochs: "int" = dataclasses.field(default=2, metadata={"help": "epochs"})
+
+    parser = argparse.ArgumentParser()
+    cli._add_config_flags(parser, Config)
+    assert vars(parser.parse_args(["--no-shuffle", "--epochs", "3"])) == {"shuffle": False, "epochs": 3}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--epochs", "0"])

@@ -54,7 +54,7 @@ class TrainConfig:
     weights: str = _field(None, help="start from pretrained weights: 'imagenet', or a .onnx / .weights.h5 file "
                                      "(GoogLeNet; the classifier is new, sized for the dataset)")
     freeze_epochs: int = _field(0, help="with --weights: train only the new classifier for the first N epochs")
-    aux_logits: bool = _field(True, help="train GoogLeNet's auxiliary classifiers (loss weight 0.3)", aliases=("--no-aux",))
+    aux_logits: bool = _field(True, help="train GoogLeNet's auxiliary classifiers (loss weight 0.3)")
     dropout_rate: float = _field(None, help="dropout before the classifier (default: the model's)")
     ema: bool = _field(False, help="Polyak (exponential moving) averaging of the weights")
     restore_best: bool = _field(True, help="save and export the weights of the epoch with the best validation "
@@ -65,7 +65,7 @@ class TrainConfig:
                                             "and GPUs/TPUs)", choices=PRECISIONS)
     jit_compile: bool = _field(False, help="compile the train step with XLA (for GPUs and TPUs; on a CPU its "
                                            "float32 convolutions are slower than oneDNN's and its bfloat16 ones run "
-                                           "at float32 speed)", aliases=("--jit",))
+                                           "at float32 speed)")
     output_dir: str = _field("runs", help="parent of the run directory")
     run_name: str = _field(None, help="run directory name (default: MODEL_DATASET)")
     overwrite: bool = _field(False, help="train a finished run again from scratch (its files are replaced)")
