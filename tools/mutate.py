@@ -23,6 +23,7 @@ import ast
 import copy
 import importlib.abc
 import importlib.util
+import linecache
 import os
 import signal
 import sys
@@ -122,10 +123,15 @@ def mutants(source):
 
 
 class _MutantFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports module `name` from `code` instead of its file."""
+    """Imports module `name` from `code` instead of its file.
+
+    What reads a function's source by file and line (`inspect.getsource`, AutoGraph, tracebacks)
+    reads `code`, not the file: its lines are what `linecache` holds for the path.
+    """
 
     def __init__(self, name, path, code):
-        self.name, self.path, self.code = name, path, compile(code, path, "exec")
+        self.name, self.path, self.source = name, path, code
+        self.code = compile(code, path, "exec")
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
@@ -138,6 +144,8 @@ class _MutantFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def exec_module(self, module):
+        # An entry without a modification time is never checked against the file.
+        linecache.cache[self.path] = (len(self.source), None, self.source.splitlines(True), self.path)
         exec(self.code, module.__dict__)
 
 

@@ -101,3 +101,26 @@ def test_a_baseline_that_does_not_pass_is_refused(tmp_path, monkeypatch, test_bo
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(RuntimeError, match=message):
         mutate.run("lone.py", ["test_lone.py"], out=io.StringIO(), baseline_timeout=baseline_timeout)
+
+
+def test_a_mutants_source_is_what_inspect_reads_for_its_functions(tmp_path, monkeypatch):
+    """AutoGraph and tracebacks read a function's lines by file and line number: they must see the
+    mutant's code (laid out by `ast.unparse`), not the file's, or they convert the wrong lines."""
+    import importlib
+    import inspect
+    import linecache
+
+    path = tmp_path / "toy_source.py"
+    path.write_text('"""A toy."""\n\n\n\ndef double(x):\n    return x + x\n')
+    (_, before, after, code), = [m for m in mutate.mutants(path.read_text()) if m[1] == "x + x"]
+    assert after == "x - x"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", [mutate._MutantFinder("toy_source", str(path), code), *sys.meta_path])
+    monkeypatch.delitem(sys.modules, "toy_source", raising=False)
+    monkeypatch.setattr(linecache, "cache", dict(linecache.cache))  # the entry goes with the test
+    toy = importlib.import_module("toy_source")
+    try:
+        assert toy.double(3) == 0
+        assert inspect.getsource(toy.double).rstrip() == "def double(x):\n    return x - x"
+    finally:
+        sys.modules.pop("toy_source", None)
