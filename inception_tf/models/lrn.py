@@ -221,4 +221,6 @@ def _xla_lrn_kernel(depth_radius, bias, alpha, beta, channel_axis):
     def kernel(inputs):
         return _lrn_ops(inputs, depth_radius, bias, alpha, beta, channel_axis)
 
-    return tf.function(kernel, jit_compile=True, reduce_retracing=True, autograph=False)
+    return tf.function(kernel, jit_compile=True, reduce_retracing=True,
+                       # AutoGraph would trace the same graph: the loop and test are over Python ints.
+                       autograph=False)  # pragma: no mutate

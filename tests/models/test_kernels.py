@@ -134,6 +134,53 @@ def test_amx_probe_reads_the_cpu_flags(tmp_path):
     assert not kernels.cpu_has_amx(str(tmp_path / "missing"))  # not Linux, or no /proc: no AMX path
 
 
+def test_cpu_flags_are_the_words_after_the_colon_of_the_flags_lines(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f\n\nprocessor\t: 1\nflags\t\t: fpu amx_bf16\n"
+                       "bugs\t\t: spectre_v1\n")
+    assert kernels.cpu_flags(str(cpuinfo)) == frozenset({"fpu", "sse2", "avx512f", "amx_bf16"})
+    odd = tmp_path / "odd"
+    odd.write_text("flags\n")  # a flags line without its colon: no AMX, and no error
+    assert not kernels.cpu_has_amx(str(odd))
+
+
+def test_amx_probe_reads_proc_cpuinfo_by_default(monkeypatch):
+    read = []
+    monkeypatch.setattr(kernels, "cpu_flags", lambda cpuinfo: read.append(cpuinfo) or frozenset({"amx_bf16"}))
+    assert kernels.cpu_has_amx() and read == ["/proc/cpuinfo"]
+
+
+def test_cpu_flags_read_proc_cpuinfo_by_default():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo here")
+    expected = {flag for line in lines if line.startswith("flags") for flag in line.partition(":")[2].split()}
+    if not expected:
+        pytest.skip("/proc/cpuinfo lists no flags here")
+    assert kernels.cpu_flags() == expected
+
+
+@pytest.mark.parametrize("gpus,tpus,visible", [(1, 0, True), (0, 1, True), (2, 1, True), (0, 0, False)])
+def test_a_gpu_or_a_tpu_counts_as_an_accelerator(monkeypatch, gpus, tpus, visible):
+    devices = {"GPU": [f"/device:GPU:{i}" for i in range(gpus)], "TPU": [f"/device:TPU:{i}" for i in range(tpus)]}
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: devices.get(kind, []))
+    assert kernels._accelerator_visible() is visible
+
+
+def test_probes_assume_no_onednn_and_no_xla_where_tensorflow_lacks_their_helpers(monkeypatch):
+    import importlib
+    import sys
+
+    helpers = (("tensorflow.python.util", "_pywrap_util_port"), ("tensorflow.python.ops", "control_flow_util"))
+    for package, helper in helpers:
+        monkeypatch.delattr(importlib.import_module(package), helper, raising=False)
+        monkeypatch.setitem(sys.modules, f"{package}.{helper}", None)  # its import raises ImportError
+    assert kernels.onednn_enabled() is False
+    assert kernels.in_xla_function() is False
+
+
 @pytest.mark.parametrize("value,enabled", [("true", True), ("TRUE", True), ("1", True), ("false", False),
                                            ("0", False), (None, False)])
 def test_bfc_allocator_probe_reads_tensorflows_variable(monkeypatch, value, enabled):
@@ -172,8 +219,9 @@ def test_xla_context_is_detected_only_inside_jit_compiled_functions():
         seen.append(kernels.in_xla_function())
         return x + 1
 
-    tf.function(probe)(tf.constant(1.0))
-    tf.function(probe, jit_compile=True)(tf.constant(1.0))
+    # Traced as Keras traces a layer's call: the probe's code as written, not AutoGraph's conversion of it.
+    tf.function(probe, autograph=False)(tf.constant(1.0))
+    tf.function(probe, jit_compile=True, autograph=False)(tf.constant(1.0))
     assert seen == [False, True]
 
 
@@ -214,6 +262,28 @@ def test_kernel_layers_are_this_packages_only():
     assert kernels.kernel_layers(model) == [lrn]
     kernels.set_kernels(model, "xla")
     assert (other.implementation, lrn.implementation) == ("auto", "xla")
+
+
+def test_kernel_layers_are_found_at_any_depth_and_switched_together():
+    inner_lrn = LocalResponseNormalization(implementation="xla")
+    inner = keras.Sequential([keras.Input((8, 8, 4)), inner_lrn])
+    module = InceptionModule(4, 2, 4, 2, 4, 4, implementation="xla")
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, module(inner(inputs)))
+    layers = (inner_lrn, module, module.pool)  # a nested model's layer, a layer, a layer's sublayer
+    assert sorted(map(id, kernels.kernel_layers(model))) == sorted(map(id, layers))
+    with kernels.using_kernels(model, "standard"):
+        assert [layer.implementation for layer in layers] == ["standard"] * 3
+    assert [layer.implementation for layer in layers] == ["xla"] * 3
+
+
+def test_set_kernels_refuses_an_unknown_implementation_even_without_kernel_layers():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="implementation must be one of .* Received: implementation='fast'"):
+        kernels.set_kernels(model, "fast")
+    with pytest.raises(ValueError, match="Received: implementation='fast'"):
+        with kernels.using_kernels(model, "fast"):
+            pass
 
 
 KERNEL_LAYER_KINDS = {

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from inception_tf import LocalResponseNormalization
-from inception_tf.models import kernels
+from inception_tf.models import kernels, lrn
 from tests.conftest import compiled_nodes, to_nchw, to_nhwc
 from tests.layer_harness import run_layer_test
 
@@ -90,6 +90,25 @@ def test_lrn_inside_a_jit_compiled_function_joins_its_cluster(rng, monkeypatch, 
     assert "Conv2D" not in {node.op for node in graph.graph.as_graph_def().node}  # the plain ops, for XLA to fuse
     expected = tf.nn.local_response_normalization(x, depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75)
     np.testing.assert_allclose(jitted(tf.constant(x)), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_lrn_standard_inside_a_jit_compiled_function_keeps_tensorflows_op(rng):
+    # "standard" names TensorFlow's LRN op, which XLA compiles itself: no plain-ops rewrite of it.
+    x = (rng.standard_normal((2, 5, 5, 16)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(implementation="standard")
+    jitted = tf.function(lambda x: layer(x, training=True), jit_compile=True)
+    ops = {node.op for node in jitted.get_concrete_function(tf.TensorSpec((None, 5, 5, 16))).graph.as_graph_def().node}
+    assert "LRN" in ops and "Conv2D" not in ops
+    np.testing.assert_allclose(jitted(tf.constant(x)), numpy_lrn_caffe(x), rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_xla_kernel_is_traced_once_for_every_batch_size():
+    # Each trace of the compiled kernel is one more XLA compilation; the second batch size relaxes the signature.
+    layer = LocalResponseNormalization(depth_radius=1, bias=1.25, alpha=1e-3, implementation="xla")
+    for batch_size in (1, 2, 3, 4):
+        layer(np.ones((batch_size, 4, 4, 8), np.float32))
+    kernel = lrn._xla_lrn_kernel(1, 1.25, 1e-3, 0.75, -1)
+    assert kernel.experimental_get_tracing_count() == 2
 
 
 @pytest.mark.parametrize("implementation,training,banded_pays_off",
@@ -276,6 +295,31 @@ def test_lrn_channels_first_traced_equals_channels_last(rng):
     assert nchw_grad.shape == to_nchw(x).shape
 
 
+@pytest.mark.parametrize("beta", [0.5, 0.75, 1.5, 1.75, 1.0])  # rsqrt, rsqrt * sqrt(rsqrt), and `power`
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])  # banded form, keras.ops form
+def test_lrn_matches_caffes_formula_for_every_beta(rng, beta, data_format):
+    x = (rng.standard_normal((2, 4, 4, 9)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(depth_radius=2, bias=1.5, alpha=3e-3 / 5, beta=beta, data_format=data_format,
+                                       implementation="banded")
+    y = layer(x if data_format == "channels_last" else to_nchw(x))
+    y = np.asarray(y) if data_format == "channels_last" else to_nhwc(np.asarray(y))
+    np.testing.assert_allclose(y, numpy_lrn_caffe(x, local_size=5, alpha=3e-3, beta=beta, k=1.5), rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias,alpha", [(0.0, 1e-3), (0.5, 0.0)])
+def test_lrn_accepts_a_zero_bias_or_a_zero_alpha_when_the_other_is_positive(rng, bias, alpha):
+    x = (rng.standard_normal((1, 3, 3, 6)) * 30).astype(np.float32)
+    layer = LocalResponseNormalization(depth_radius=1, bias=bias, alpha=alpha / 3)
+    np.testing.assert_allclose(layer(x), numpy_lrn_caffe(x, local_size=3, alpha=alpha, k=bias), rtol=2e-6, atol=1e-6)
+
+
+def test_lrn_is_registered_under_the_package_name():
+    # The name `.keras` files record for the layer, and look it up by when they load.
+    assert keras.saving.get_registered_name(LocalResponseNormalization) == "inception_tf>LocalResponseNormalization"
+    config = keras.saving.serialize_keras_object(LocalResponseNormalization())
+    assert config["registered_name"] == "inception_tf>LocalResponseNormalization"
+
+
 def test_lrn_defaults_are_caffe_googlenet(rng):
     x = (rng.standard_normal((2, 5, 5, 16)) * 50).astype(np.float32)
     np.testing.assert_allclose(LocalResponseNormalization()(x), numpy_lrn_caffe(x), rtol=1e-6)
@@ -315,7 +359,11 @@ def test_lrn_layer_contract(kwargs, tmp_path):
 @pytest.mark.parametrize(
     "kwargs,message",
     [({"depth_radius": -1}, "depth_radius"), ({"depth_radius": 2.5}, "depth_radius"),
-     ({"beta": "x"}, "beta"), ({"bias": 0.0, "alpha": 0.0}, "bias or alpha"),
+     ({"beta": "x"}, "^beta must be a number. Received: beta='x'$"),
+     ({"bias": "1"}, "^bias must be a number. Received: bias='1'$"),
+     ({"alpha": True}, "^alpha must be a number. Received: alpha=True$"),
+     ({"bias": 0.0, "alpha": 0.0}, "bias or alpha"), ({"bias": -1.0, "alpha": 0.0}, "bias or alpha"),
+     ({"bias": 0.0, "alpha": -1e-3}, "bias or alpha"),
      ({"implementation": "fast"}, "implementation must be one of")],
 )
 def test_lrn_bad_arguments(kwargs, message):
