@@ -87,7 +87,8 @@ _SLICE = re.compile(r"^(?P<base>[\w-]+)\[(?P<start>-?\d+%?)?:(?P<end>-?\d+%?)?\]
 def _slice_bound(text, total, default):
     if text is None:
         return default
-    value = int(text.rstrip("%"))
+    # A bound matched _SLICE's `-?\d+%?`: only a "%" can end it, whatever other characters rstrip is given.
+    value = int(text.rstrip("%"))  # pragma: no mutate
     if text.endswith("%"):
         value = round(total * value / 100)  # tfds rounds percent boundaries the same way for both sides
     return max(0, min(total, value + total if value < 0 else value))
@@ -173,7 +174,9 @@ def calibration_set(name, input_shape, count, geometry, split=DEFAULT_CALIBRATIO
         raise ValueError(f"Calibration needs a model taking square (batch, size, size, 1 or 3) images. "
                          f"Received input_shape={shape}")
     check_geometry(geometry)
-    size, channels = int(shape[1]), int(shape[3])
+    # The input is square (checked above): shape[1] and shape[2] both name the size.
+    size = int(shape[1])  # pragma: no mutate
+    channels = int(shape[3])
     examples, _ = load_examples(name, split, data_dir, shuffle_files=False, seed=None)
     images = examples.take(count).map(lambda image, label: prepare_images(image, size, geometry, channels))
     batch = next(iter(images.batch(count)), None)

@@ -40,7 +40,7 @@ def predict_files(model_dir, image_paths, version=None, top_k=DEFAULT_TOP_K):
     model_path = resolve_version_dir(model_dir, version)
     loaded = tf.saved_model.load(model_path)
     signature = loaded.signatures[BYTES_SIGNATURE]
-    exported_k = signature.structured_outputs["scores"].shape[-1]
+    exported_k = signature.structured_outputs["scores"].shape[1]  # (batch, k)
     if exported_k is not None and top_k > exported_k:
         # Listing fewer classes than asked without a word would read as an answer.
         raise ValueError(
@@ -103,7 +103,7 @@ def predict_keras(model, image_paths, top_k=DEFAULT_TOP_K):
 
     model = inference_model(model)
     names = model_record(model).class_names
-    check_top_k(top_k, int(model.output_shape[-1]))
+    check_top_k(top_k, int(model.output_shape[1]))  # (batch, classes)
     return top_classes(image_paths, keras_probabilities(model, decode_files(image_paths)), top_k, names)
 
 

@@ -9,15 +9,12 @@ workers write under `<run_dir>/workers/<task>/`. Exporting a run is
 
 import csv
 import json
-import logging
 import os
 import shutil
 
 from inception_tf import files
 from inception_tf.runs import FILES, artifacts, class_names, is_finished, load_model  # noqa: F401  (re-exported)
 from inception_tf.training import distribute
-
-logger = logging.getLogger("inception_tf")
 
 
 def is_interrupted(run_dir):

@@ -116,3 +116,52 @@ def test_predict_says_a_directory_is_a_directory(base, tmp_path, capsys):
     assert code == 2
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert message.endswith(f"'{tmp_path}' is a directory, not an image file; pass the image files themselves.")
+
+
+DIGIT_NAMES = [f"digit {i}" for i in range(10)]
+
+
+@pytest.fixture(scope="module")
+def named_base(model, tmp_path_factory):
+    """A base path holding version 1 of `model`, exported with top_k=3 and class names."""
+    base = tmp_path_factory.mktemp("exports") / "named"
+    export.export_saved_model(model, str(base), class_names=DIGIT_NAMES, top_k=3, warmup=False)
+    return str(base)
+
+
+def expected_rows(model, image_files, top_k, names):
+    paths, pixels = image_files
+    probabilities = np.asarray(model(pixels))  # the Keras model's own probabilities (16x16 images: no resizing)
+    orders = [np.argsort(-row, kind="stable")[:top_k] for row in probabilities]
+    return [(path, [names[i] for i in order], row[order]) for path, order, row in zip(paths, orders, probabilities)]
+
+
+def assert_rows(rows, expected):
+    assert [path for path, _ in rows] == [path for path, _, _ in expected]
+    for (_, top), (_, names, scores) in zip(rows, expected):
+        assert [name for name, _ in top] == names
+        np.testing.assert_allclose([score for _, score in top], scores, atol=1e-5)
+
+
+def test_predict_names_classes_with_the_exported_class_names(named_base, model, image_files):
+    rows = predict.predict_files(named_base, image_files[0], top_k=2)
+    assert_rows(rows, expected_rows(model, image_files, 2, DIGIT_NAMES))
+
+
+def test_predict_refuses_an_empty_list_of_images(base):
+    with pytest.raises(ValueError, match="No image files given"):
+        predict.predict_files(base, [])
+
+
+def test_predict_keras_refuses_top_k_above_the_classes_before_reading_any_image(tmp_path):
+    with pytest.raises(ValueError, match="top_k=5 but the model has 3 classes"):
+        predict.predict_keras(tiny_model(3), [str(tmp_path / "missing.png")], top_k=5)
+
+
+def test_classify_answers_for_a_keras_file_as_for_its_savedmodel(base, model, image_files, tmp_path):
+    model.save(tmp_path / "tiny.keras")
+    expected = expected_rows(model, image_files, 3, [str(i) for i in range(10)])  # no names: the index as text
+    assert_rows(predict.classify(str(tmp_path / "tiny.keras"), image_files[0], top_k=3), expected)
+    assert_rows(predict.classify(base, image_files[0], top_k=3, version=1), expected)
+    with pytest.raises(ValueError, match=r"version applies to SavedModels only; '.*tiny\.keras' is not one"):
+        predict.classify(str(tmp_path / "tiny.keras"), image_files[0], version=1)
