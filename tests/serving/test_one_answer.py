@@ -118,16 +118,35 @@ def test_the_imagenet_keras_file_records_crop_geometry_and_names(imagenet_ways):
     assert record.class_names[:2] == ["tench", "goldfish"] and len(record.class_names) == 1000
 
 
+def _small_inception_net(seed):
+    """A 32x32, 10-class network of the package's layers, with a `main` and an auxiliary output as
+    `GoogLeNet(aux_logits=True)` has: what the exporters trace (preprocessing, LRN in each export's form,
+    an Inception module, max pooling) at a small fraction of GoogLeNet's export time."""
+    from inception_tf import InceptionModule, LocalResponseNormalization
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3))
+    x = ImagePreprocessing("tf")(inputs)
+    x = keras.layers.Conv2D(16, 5, strides=2, padding="same", activation="relu")(x)
+    x = LocalResponseNormalization()(x)
+    x = InceptionModule(8, 8, 12, 4, 4, 4, name="inception")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    pooled = keras.layers.Flatten()(x)
+    main = keras.layers.Dense(10, activation="softmax", name="main")(pooled)
+    aux = keras.layers.Dense(10, activation="softmax", name="aux1")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, {"main": main, "aux1": aux})
+    kernel, bias = model.get_layer("main").get_weights()
+    model.get_layer("main").set_weights([kernel * 20, bias])  # peaked probabilities: ranks well apart
+    return model
+
+
 @pytest.fixture(scope="module")
 def trained_here(tmp_path_factory):
-    """`(model, {way: model string})`: a 32x32 GoogLeNet recorded as training records it (square, names)."""
+    """`(model, {way: model string})`: a 32x32 network with auxiliary heads, recorded as training records
+    a model (square geometry, class names)."""
     from inception_tf.models.preprocessing import set_model_record
 
-    keras.utils.set_random_seed(8)
-    model = GoogLeNet(input_shape=(32, 32, 3), classes=10, aux_logits=True)
-    logits = model.get_layer("logits")
-    kernel, bias = logits.get_weights()
-    logits.set_weights([kernel * 40, bias])  # peaked probabilities: ranks well apart
+    model = _small_inception_net(seed=24)
     set_model_record(model, geometry="square", class_names=[f"digit {i}" for i in range(10)])
     root = tmp_path_factory.mktemp("trained_ways")
     from inception_tf import inference_model
