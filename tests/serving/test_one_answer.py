@@ -94,6 +94,7 @@ def imagenet_ways(zoo_files, tmp_path_factory):
     return ways, zoo_path
 
 
+@pytest.mark.slow  # GoogLeNet at 224 exported three ways (about 30 s on 2 cores)
 def test_imagenet_weights_answer_alike_every_way_in(imagenet_ways, photos):
     ways, zoo_path = imagenet_ways
     paths, pixels = photos
@@ -111,6 +112,7 @@ def test_imagenet_weights_answer_alike_every_way_in(imagenet_ways, photos):
         _check_rows(predict.classify(model, paths, top_k=5), paths, expected, names, way)
 
 
+@pytest.mark.slow  # shares the exports above
 def test_the_imagenet_keras_file_records_crop_geometry_and_names(imagenet_ways):
     ways, _ = imagenet_ways
     record = model_record(keras.models.load_model(ways[".keras file"]))
@@ -193,18 +195,26 @@ def test_a_model_without_preprocessing_is_refused_with_what_to_pass(tmp_path, ph
     assert model_record(wrapped).geometry == "crop"  # the way the message names works
 
 
-def test_exports_state_the_record_they_were_made_with(trained_here, imagenet_ways):
+def test_exports_state_the_record_they_were_made_with(trained_here):
     import json
 
     _, ways = trained_here
     version = ways["SavedModel"] + "/1"
     with open(os.path.join(version, "assets", "model_record.json")) as handle:
         assert json.load(handle) == {"preprocessing": "tf", "geometry": "square", "image_size": 32}
-    metadata = ort.InferenceSession(imagenet_ways[0]["ONNX export"]).get_modelmeta().custom_metadata_map
-    assert json.loads(metadata["model_record"]) == {"preprocessing": "caffe", "geometry": "crop", "image_size": 224}
+    metadata = ort.InferenceSession(ways["ONNX export"]).get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["model_record"]) == {"preprocessing": "tf", "geometry": "square", "image_size": 32}
     with open(ways["LiteRT export"].replace(".tflite", ".model_record.json")) as handle:
         assert {key: value for key, value in json.load(handle).items() if key != "lrn"} == {
             "preprocessing": "tf", "geometry": "square", "image_size": 32}
+
+
+@pytest.mark.slow  # shares the ImageNet exports
+def test_an_onnx_export_of_caffes_weights_states_their_preprocessing_and_crop(imagenet_ways):
+    import json
+
+    metadata = ort.InferenceSession(imagenet_ways[0]["ONNX export"]).get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["model_record"]) == {"preprocessing": "caffe", "geometry": "crop", "image_size": 224}
 
 
 def test_an_onnx_export_from_before_the_record_is_prepared_as_acentral_square(trained_here, photos, tmp_path):
