@@ -257,7 +257,7 @@ def table3(results):
         lines.append(
             f"{row['crops'] or MODEL_PROTOCOL:>6} {row['crops'] or 1:>6} {100 * row['top5_error']:>11.2f}% "
             f"{100 * row['top1_error']:>11.2f}% {row['images']:>7} "
-            f"{speed if speed is None else format(speed, '.1f'):>9}"
+            f"{'-' if speed is None else format(speed, '.1f'):>9}"
         )
     if k < TOP_K:
         lines.append(f"(top-{k}: the dataset has only {k} classes)")

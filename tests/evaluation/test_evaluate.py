@@ -137,6 +137,38 @@ def test_report_written_and_rerun_skips_finished_protocols(tmp_path, rng):
     assert lines[1].split()[:2] == ["1", "1"] and lines[2].split()[:2] == ["10", "10"]
 
 
+def _protocol_result(crops, top1_error, top5_error, images, speed, k=5):
+    return {"crops": crops, "k": k, "top1_error": top1_error, "top5_error": top5_error, "images": images,
+            "images_per_second": speed}
+
+
+def test_table3_rows_are_the_papers_columns_in_order_of_crops():
+    """Szegedy et al. 2014, Table 3: crops, cost (relative to one crop), top-5 error, top-1 error; rows
+    by crop count, the model protocol (one input per image) first; a speed a report lacks reads "-"."""
+    results = {144: _protocol_result(144, 0.3125, 0.0625, 16, 1.25),
+               1: _protocol_result(1, 0.4375, 0.125, 16, 30.0),
+               None: _protocol_result(None, 0.5, 0.125, 16, 40.0),
+               10: _protocol_result(10, 0.375, 0.1, 16, None)}
+    assert ev.table3(results) == [
+        " crops   cost  top-5 error  top-1 error  images  images/s",
+        " model      1       12.50%       50.00%      16      40.0",
+        "     1      1       12.50%       43.75%      16      30.0",
+        "    10     10       10.00%       37.50%      16         -",
+        "   144    144        6.25%       31.25%      16       1.2",
+    ]
+
+
+def test_table3_names_top_k_below_5_and_keeps_top_5_when_the_protocols_disagree():
+    few = {1: _protocol_result(1, 0.25, 0.0, 4, 8.0, k=3)}
+    assert ev.table3(few) == [
+        " crops   cost  top-3 error  top-1 error  images  images/s",
+        "     1      1        0.00%       25.00%       4       8.0",
+        "(top-3: the dataset has only 3 classes)",
+    ]
+    mixed = {1: _protocol_result(1, 0.25, 0.0, 4, 8.0, k=3), 10: _protocol_result(10, 0.25, 0.0, 4, 8.0, k=4)}
+    assert ev.table3(mixed)[0].split()[2] == "top-5" and len(ev.table3(mixed)) == 3
+
+
 def test_bad_crops_named():
     model = _mean_colour_model(np.zeros((3, 2), np.float32), np.zeros(2, np.float32))
     with pytest.raises(ValueError, match=r"crops must be None \(the model's own geometry\) or one of \(1, 10, 144\)"):
