@@ -182,6 +182,27 @@ def test_missing_imagenet_archives_name_the_manual_dir(tmp_path):
     assert str(tmp_path) in str(info.value) and "ILSVRC2012_img_val.tar" in str(info.value)
 
 
+def test_the_manual_dir_is_tfds_default_data_dir_unless_one_is_given(tmp_path, monkeypatch):
+    """tensorflow-datasets keeps manual downloads in DATA_DIR/downloads/manual; DATA_DIR is the argument,
+    else $TFDS_DATA_DIR, else ~/tensorflow_datasets (tfds' documented default)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    assert ev.manual_dir() == str(tmp_path / "home" / "tensorflow_datasets" / "downloads" / "manual")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "env"))
+    assert ev.manual_dir() == str(tmp_path / "env" / "downloads" / "manual")
+    assert ev.manual_dir(str(tmp_path / "given")) == str(tmp_path / "given" / "downloads" / "manual")
+
+
+def test_images_are_read_in_the_splits_stored_order(monkeypatch):
+    """`--limit N` and a resumed report must mean the same N images: no file shuffling, no seed."""
+    from inception_tf.datasets import examples
+
+    calls = []
+    monkeypatch.setattr(examples, "load_examples", lambda *args, **kwargs: calls.append((args, kwargs)) or "read")
+    assert ev.load_images("digits", "test", "/data") == "read"
+    assert calls == [(("digits", "test", "/data"), {"shuffle_files": False, "seed": None})]
+
+
 def test_cli_three_protocols_on_digits(tmp_path, capsys):
     from inception_tf.cli import main
 
