@@ -169,6 +169,61 @@ def test_table3_names_top_k_below_5_and_keeps_top_5_when_the_protocols_disagree(
     assert ev.table3(mixed)[0].split()[2] == "top-5" and len(ev.table3(mixed)) == 3
 
 
+def _two_colour_folder(root):
+    return _write_folder(str(root), {"a": [np.full((40, 50, 3), 10, np.uint8)],
+                                     "b": [np.full((40, 50, 3), 200, np.uint8)]})
+
+
+def _colour_model():
+    """Tells the dark image (class a) from the bright one (class b): mean colour through a Dense layer."""
+    model = _mean_colour_model(np.array([[-1.0, 1.0]] * 3, np.float32), np.array([1.2, -1.2], np.float32))
+    model.name = "colour_model"
+    return model
+
+
+@pytest.mark.parametrize("name", ["batch_size", "limit"])
+@pytest.mark.parametrize("value", [0, -1, True, 1.5, "2"])
+def test_batch_size_and_limit_must_be_positive_integers(name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must be a positive integer\. Received: {name}={value!r}$"):
+        ev.evaluate(_colour_model(), "folder:/nonexistent", "test", crops=1, progress=False, **{name: value})
+
+
+def test_one_protocol_returns_its_result_and_the_report_names_the_model(tmp_path, capsys):
+    """A batch of one crop and a limit of one image are allowed; a single `crops` value gives one result
+    (not a dict of them); the report names the model by its name when no `model_id` is given."""
+    dataset, path = _two_colour_folder(tmp_path / "data"), str(tmp_path / "report.json")
+    result = ev.evaluate(_colour_model(), dataset, "test", crops=1, batch_size=1, limit=1, report_path=path,
+                         progress=False)
+    assert (result["crops"], result["images"], result["top1_accuracy"]) == (1, 1, 1.0)
+    with open(path) as handle:
+        report = json.load(handle)
+    assert (report["model"], report["limit"], list(report["protocols"])) == ("colour_model", 1, ["1"])
+
+
+def test_a_rerun_says_which_protocols_it_skips(tmp_path, capsys):
+    dataset, path = _two_colour_folder(tmp_path / "data"), str(tmp_path / "report.json")
+    model = small_classifier(classes=2)  # records its geometry: the model protocol runs
+    ev.evaluate(model, dataset, "test", crops=[None, 1], report_path=path, progress=False)
+    capsys.readouterr()
+    ev.evaluate(model, dataset, "test", crops=[None, 1], report_path=path)
+    assert capsys.readouterr().out.splitlines() == [
+        f"the model protocol: already in {path}, skipped", f"1 crops: already in {path}, skipped"]
+
+
+def test_a_report_without_protocols_yet_is_completed(tmp_path):
+    dataset, path = _two_colour_folder(tmp_path / "data"), str(tmp_path / "report.json")
+    with open(path, "w") as handle:  # the header alone, as a report cut short before its first protocol
+        json.dump({"model": "colour_model", "dataset": dataset, "split": "test", "limit": None}, handle)
+    assert ev.evaluate(_colour_model(), dataset, "test", crops=1, report_path=path, progress=False)["images"] == 2
+    with open(path) as handle:
+        assert list(json.load(handle)["protocols"]) == ["1"]
+
+
+def test_evaluation_shows_a_progress_bar_by_default(tmp_path, capsys):
+    ev.evaluate(_colour_model(), _two_colour_folder(tmp_path / "data"), "test", crops=1)
+    assert "2/2" in capsys.readouterr().out  # Keras' Progbar: images done of the split's
+
+
 def test_bad_crops_named():
     model = _mean_colour_model(np.zeros((3, 2), np.float32), np.zeros(2, np.float32))
     with pytest.raises(ValueError, match=r"crops must be None \(the model's own geometry\) or one of \(1, 10, 144\)"):
@@ -379,6 +434,7 @@ def test_from_logits_ranks_by_mean_probability_not_mean_logit(tmp_path, crops):
     model = _mirrored_logits_model()
     assert ev.evaluate(model, dataset, "test", crops=crops, from_logits=True, progress=False)["top1_accuracy"] == 1.0
     assert ev.evaluate(model, dataset, "test", crops=crops, from_logits=False, progress=False)["top1_accuracy"] == 0.0
+    assert ev.evaluate(model, dataset, "test", crops=crops, progress=False)["top1_accuracy"] == 0.0  # the default
 
 
 def _recorded_logits_model(geometry, seed=11):
