@@ -172,4 +172,5 @@ def test_padding_refuses_more_than_two_spatial_axes():
 def test_padding_layer_is_registered_under_the_package_name():
     # The name `.keras` files record for the layer, and look it up by when they load.
     assert keras.saving.get_registered_name(ConstantPadding2D) == "inception_tf>ConstantPadding2D"
-    assert keras.saving.serialize_keras_object(ConstantPadding2D())["registered_name"] == "inception_tf>ConstantPadding2D"
+    config = keras.saving.serialize_keras_object(ConstantPadding2D())
+    assert config["registered_name"] == "inception_tf>ConstantPadding2D"
