@@ -18,12 +18,10 @@ LOWEST = "lowest"
 
 
 def _pair(value, name):
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) and v >= 0 for v in value):
+    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= 0 for v in pair):
         raise ValueError(f"{name} must be a non-negative int or a pair of them. Received: {value!r}")
-    return value
+    return pair
 
 
 def _normalize_padding(padding):

@@ -10,7 +10,8 @@ count, the diagram and the slide's variable names are all derived from
 
 import collections
 
-INPUT = "input"
+# Equivalent under any other string that is no node's name: it only keys the input in `wire`'s dict, read by this name.
+INPUT = "input"  # pragma: no mutate
 
 Node = collections.namedtuple("Node", ["name", "kind", "kernel_size", "filters_arg", "source", "slide_suffix"])
 Node.__doc__ = """One sublayer of the module.

@@ -145,3 +145,32 @@ def test_googlenet_pools_are_valid_after_a_pad_at_odd_sizes_and_same_at_even_one
     assert not [layer.name for layer in model.layers if layer.name.startswith("pool") and layer.name.endswith("_pad")]
     assert model.get_layer("conv1").padding == "valid"
     assert model.get_layer("conv1_pad").padding == ((3, 3), (3, 3))
+
+
+def test_padding_amounts_as_an_int_a_pair_or_pairs_match_numpy_pad(rng):
+    x = rng.normal(0, 1, (1, 3, 4, 2)).astype(np.float32)
+    for padding, numpy_width in [(0, ((0, 0), (0, 0))), (2, ((2, 2), (2, 2))), ((1, 2), ((1, 1), (2, 2))),
+                                 ((0, 3), ((0, 0), (3, 3))), (((2, 0), (1, 3)), ((2, 0), (1, 3)))]:
+        expected = np.pad(x, ((0, 0), *numpy_width, (0, 0)), constant_values=-7.0)
+        layer = ConstantPadding2D(padding, value=-7.0, data_format="channels_last")
+        np.testing.assert_array_equal(np.asarray(layer(x)), expected, err_msg=str(padding))
+        assert layer.compute_output_shape(x.shape) == expected.shape, padding
+
+
+@pytest.mark.parametrize("padding", [-1, (-1, 2), (1, 0.5), ((1, -1), (0, 0)), ((-2, 1), (0, 0)), ((1.5, 0), (0, 0)),
+                                     ((0, 1, 2), (0, 1))])
+def test_padding_refuses_negative_non_integer_or_three_sided_amounts(padding):
+    with pytest.raises(ValueError, match=r"padding must be (a )?non-negative.*Received"):
+        ConstantPadding2D(padding)
+
+
+def test_padding_refuses_more_than_two_spatial_axes():
+    with pytest.raises(ValueError, match=r"padding must be an int, \(rows, columns\).*Received: padding="):
+        ConstantPadding2D(((0, 1), (0, 1), (0, 1)))
+
+
+def test_padding_layer_is_registered_under_the_package_name():
+    # The name `.keras` files record for the layer, and look it up by when they load.
+    assert keras.saving.get_registered_name(ConstantPadding2D) == "inception_tf>ConstantPadding2D"
+    config = keras.saving.serialize_keras_object(ConstantPadding2D())
+    assert config["registered_name"] == "inception_tf>ConstantPadding2D"
