@@ -130,7 +130,8 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
     # The model's own protocol needs its record (refused without one); the paper's crops are given.
     geometry = model_record(model).geometry if crops is None else None
     per_image = crops or 1
-    images_per_batch = max(1, int(batch_size) // per_image)
+    # At least one image a call; how many more changes the memory used, never a value.
+    images_per_batch = max(1, int(batch_size) // per_image)  # pragma: no mutate
     target = num_images if limit is None else (min(limit, num_images) if num_images else limit)
     bar = None
     if progress:

@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import sys
 
 import keras
 import numpy as np
@@ -413,13 +415,17 @@ def test_a_run_interrupted_in_protocol_2_keeps_protocol_1(tmp_path, monkeypatch,
     assert resumed[1] == report["protocols"]["1"] and resumed[10]["images"] == 12
 
 
-def _mirrored_logits_model():
-    """Logits [6, 4, 0] when the left half is brighter than the right, else [0, 4, 5]."""
+def _mirrored_logits_model(offset=0.0, reverse=False):
+    """Logits [6, 4, 0] + offset when the left half is brighter than the right, else [0, 4, 5] + offset
+    (with `reverse`, in the opposite class order)."""
     inputs = keras.Input((SIZE, SIZE, 3))
 
     def logits(x):
         d = tf.reduce_mean(x[:, :, : SIZE // 2], axis=[1, 2, 3]) - tf.reduce_mean(x[:, :, SIZE // 2:], axis=[1, 2, 3])
-        return tf.where((d > 0)[:, None], tf.constant([6.0, 4.0, 0.0]), tf.constant([0.0, 4.0, 5.0]))
+        left, right = tf.constant([6.0, 4.0, 0.0]), tf.constant([0.0, 4.0, 5.0])
+        if reverse:
+            left, right = left[::-1], right[::-1]
+        return offset + tf.where((d > 0)[:, None], left, right)
 
     return keras.Model(inputs, keras.layers.Lambda(logits, output_shape=(3,))(inputs))
 
@@ -435,6 +441,33 @@ def test_from_logits_ranks_by_mean_probability_not_mean_logit(tmp_path, crops):
     assert ev.evaluate(model, dataset, "test", crops=crops, from_logits=True, progress=False)["top1_accuracy"] == 1.0
     assert ev.evaluate(model, dataset, "test", crops=crops, from_logits=False, progress=False)["top1_accuracy"] == 0.0
     assert ev.evaluate(model, dataset, "test", crops=crops, progress=False)["top1_accuracy"] == 0.0  # the default
+    # Softmax is shift-invariant, and exp(1006) overflows float64; the answer is the last class, "c".
+    large = _mirrored_logits_model(offset=1000.0, reverse=True)
+    in_c = _write_folder(str(tmp_path / "c"), {"a": [], "b": [], "c": [image]})
+    assert ev.evaluate(large, in_c, "test", crops=crops, from_logits=True, progress=False)["top1_accuracy"] == 1.0
+
+
+def test_a_protocol_on_a_loaded_split_takes_probabilities_and_shows_running_accuracy(tmp_path, capsys,
+                                                                                       monkeypatch):
+    """`evaluate_protocol`'s defaults: outputs are probabilities (averaged as they are) and a progress bar
+    shows the running top-1 and top-5 of the images so far, in images (one line in a log)."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :32] = 255
+    dataset = _write_folder(str(tmp_path), {"a": [image], "b": [], "c": []})
+    images, count = ev.load_images(dataset, "test")
+    assert ev.evaluate_protocol(_mirrored_logits_model(), images, 10, num_images=count)["top1_accuracy"] == 0.0
+    assert capsys.readouterr().out.startswith("1/1 - ")
+    dark = np.full((40, 50, 3), 10, np.uint8)
+    folder = _write_folder(str(tmp_path / "six"), {"a": [dark], "b": [], "c": [], "d": [], "e": [], "f": [dark]})
+    images, count = ev.load_images(folder, "test")
+    # Ranks a > b > ... > f for every image: the first image right in top 1 and top 5, the second in neither.
+    always_a = _mean_colour_model(np.zeros((3, 6), np.float32), np.arange(6, 0, -1).astype(np.float32))
+    ev.evaluate_protocol(always_a, images, 1, num_images=count, batch_size=1)
+    line = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"2/2 - \S+ - \S+/image - top1: 0\.5000 - top5: 0\.5000", line), line  # not 0.75
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # in a terminal: Keras' bar, redrawn in place
+    ev.evaluate_protocol(always_a, images, 1, num_images=count, batch_size=1)
+    assert "\r" in capsys.readouterr().out
 
 
 def _recorded_logits_model(geometry, seed=11):
