@@ -9,8 +9,11 @@ SavedModel's signatures.
 
 import base64
 import http.server
+import io
 import json
 import threading
+import urllib.error
+import urllib.request
 from concurrent import futures
 
 import numpy as np
@@ -79,6 +82,120 @@ def test_parse_predictions_rows_and_columns():
     np.testing.assert_array_equal(parsed["scores"], [[0.5]])
     with pytest.raises(RuntimeError, match="TF Serving error: bad"):
         serving.parse_predictions({"error": "bad"})
+
+
+def test_bytes_bodies_refuse_an_unknown_request_format():
+    with pytest.raises(ValueError, match="request_format must be 'instances' or 'inputs'"):
+        serving.image_bytes_body([b"abc"], request_format="rows")
+
+
+def test_parse_predictions_of_plain_rows_and_of_a_single_row():
+    # A model with one unnamed output answers rows of values, not objects (TF Serving's row format).
+    parsed = serving.parse_predictions({"predictions": [[0.25, 0.75], [1.0, 0.0]]})
+    assert list(parsed) == ["predictions"]
+    np.testing.assert_array_equal(parsed["predictions"], [[0.25, 0.75], [1.0, 0.0]])
+    assert serving.parse_predictions({"predictions": []})["predictions"].shape == (0,)
+    parsed = serving.parse_predictions({"predictions": [{"classes": 3, "scores": 0.5}]})
+    np.testing.assert_array_equal(parsed["classes"], [3])
+    np.testing.assert_array_equal(parsed["scores"], [0.5])
+    with pytest.raises(ValueError, match="Not a predict response"):
+        serving.parse_predictions({"model_version_status": []})
+
+
+class RecordingUrlopen:
+    """Stands in for `urllib.request.urlopen`: records each request and answers `answer` (a JSON-able
+    value) or raises it (an exception)."""
+
+    def __init__(self, answer):
+        self.answer, self.requests = answer, []
+
+    def __call__(self, request, timeout=None):
+        self.requests.append((request, timeout))
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return io.BytesIO(json.dumps(self.answer).encode())
+
+
+def http_error(code, body):
+    return urllib.error.HTTPError("http://server", code, "error", {}, io.BytesIO(body))
+
+
+def test_rest_client_posts_json_and_gets_status_and_metadata(monkeypatch):
+    urlopen = RecordingUrlopen({"predictions": [[0.5, 0.5]]})
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    client = serving.RestClient("googlenet")
+    body = serving.images_body(np.zeros((1, 1, 1, 3)))
+    np.testing.assert_array_equal(client.predict(body)["predictions"], [[0.5, 0.5]])
+    client.status()
+    serving.RestClient("googlenet", version=2, host="10.0.0.5", port=9000, timeout=5).metadata()
+    (post, post_timeout), (get, get_timeout), (metadata, metadata_timeout) = urlopen.requests
+    assert (post.get_method(), post.full_url) == ("POST", "http://localhost:8501/v1/models/googlenet:predict")
+    assert post.get_header("Content-type") == "application/json"
+    assert json.loads(post.data) == body
+    assert (get.get_method(), get.full_url, get.data) == ("GET", "http://localhost:8501/v1/models/googlenet", None)
+    assert (metadata.get_method(), metadata.full_url) == (
+        "GET", "http://10.0.0.5:9000/v1/models/googlenet/versions/2/metadata")
+    assert (post_timeout, get_timeout, metadata_timeout) == (30.0, 30.0, 5)
+
+
+def test_rest_client_refuses_a_bad_model_name_or_version_at_construction():
+    with pytest.raises(ValueError, match="model_name must be a non-empty name without '/'"):
+        serving.RestClient("models/googlenet")
+    with pytest.raises(ValueError, match="version must be a positive integer"):
+        serving.RestClient("googlenet", version=0)
+
+
+@pytest.mark.parametrize("body, detail", [
+    (b'{"error": "Servable not found for request: Latest(googlenet)"}', "Servable not found for request: Latest(googlenet)"),
+    (b"<html>bad gateway \xff</html>", "<html>bad gateway \ufffd</html>"),
+])
+def test_rest_client_error_names_the_status_and_the_servers_detail(monkeypatch, body, detail):
+    monkeypatch.setattr(urllib.request, "urlopen", RecordingUrlopen(http_error(404, body)))
+    with pytest.raises(RuntimeError) as raised:
+        serving.RestClient("googlenet").status()
+    assert str(raised.value) == f"TF Serving answered 404 for http://localhost:8501/v1/models/googlenet: {detail}"
+
+
+def test_grpc_request_refuses_a_bad_model_name_or_version():
+    with pytest.raises(ValueError, match="model_name must be a non-empty name without '/'"):
+        serving.grpc_predict_request("models/googlenet", {"images": np.zeros((1, 1, 1, 3))})
+    with pytest.raises(ValueError, match="version must be a positive integer"):
+        serving.grpc_predict_request("googlenet", {"images": np.zeros((1, 1, 1, 3))}, version=0)
+
+
+def test_grpc_request_sends_floats_as_float32_and_bytes_as_strings():
+    request = serving.grpc_predict_request("g", {
+        "nested_list": [[[[0.5, 1.5, 2.5]]]], "float64": np.full((1, 1, 1, 3), 0.25),
+        "one_image": [b"\x89PNG"], "object_array": np.array([b"a", b"bc"], dtype=object)})
+    inputs = request.inputs
+    assert inputs["nested_list"].dtype == inputs["float64"].dtype == tf.float32.as_datatype_enum
+    np.testing.assert_array_equal(tf.make_ndarray(inputs["nested_list"]), np.float32([[[[0.5, 1.5, 2.5]]]]))
+    np.testing.assert_array_equal(tf.make_ndarray(inputs["float64"]), np.full((1, 1, 1, 3), 0.25, np.float32))
+    assert inputs["one_image"].dtype == inputs["object_array"].dtype == tf.string.as_datatype_enum
+    assert list(inputs["one_image"].string_val) == [b"\x89PNG"]
+    assert list(inputs["object_array"].string_val) == [b"a", b"bc"]
+
+
+def test_grpc_client_defaults_to_tf_servings_grpc_port_and_a_30_s_deadline(monkeypatch):
+    grpc = pytest.importorskip("grpc")
+    targets = []
+    real_channel = grpc.insecure_channel
+    monkeypatch.setattr(grpc, "insecure_channel", lambda target: targets.append(target) or real_channel(target))
+    client = serving.GrpcClient()
+    assert targets == ["localhost:8500"]
+    from tensorflow_serving.apis import predict_pb2
+
+    calls = []
+
+    class RecordingStub:
+        def Predict(self, request, timeout):  # noqa: N802
+            calls.append(timeout)
+            return predict_pb2.PredictResponse()
+
+    client.stub = RecordingStub()
+    assert client.predict(predict_pb2.PredictRequest()) == {}
+    assert calls == [30.0]
+    client.channel.close()
 
 
 # --- Round trips over loopback ------------------------------------------------------
