@@ -4,6 +4,7 @@ import json
 import os
 import re
 import sys
+import time
 
 import keras
 import numpy as np
@@ -194,9 +195,14 @@ def test_one_protocol_returns_its_result_and_the_report_names_the_model(tmp_path
     """A batch of one crop and a limit of one image are allowed; a single `crops` value gives one result
     (not a dict of them); the report names the model by its name when no `model_id` is given."""
     dataset, path = _two_colour_folder(tmp_path / "data"), str(tmp_path / "report.json")
+    started = time.perf_counter()
     result = ev.evaluate(_colour_model(), dataset, "test", crops=1, batch_size=1, limit=1, report_path=path,
                          progress=False)
+    elapsed = time.perf_counter() - started
     assert (result["crops"], result["images"], result["top1_accuracy"]) == (1, 1, 1.0)
+    assert result["geometry"] == "paper crops"  # the paper's protocol, whatever the model records
+    assert 0 < result["seconds"] <= elapsed
+    assert result["images_per_second"] == pytest.approx(1 / result["seconds"])
     with open(path) as handle:
         report = json.load(handle)
     assert (report["model"], report["limit"], list(report["protocols"])) == ("colour_model", 1, ["1"])
