@@ -98,12 +98,11 @@ def test_train_logs_the_packages_messages_as_bare_lines_once(run_cli, quiet_runt
     assert result.stderr.splitlines() == ["Resuming from epoch 3"]  # the message alone: no level, no logger name
     logger = logging.getLogger("inception_tf")
     handler = logging.StreamHandler()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(logger, "handlers", [handler])  # a handler the application set up is kept, none added
-        from inception_tf import cli
+    monkeypatch.setattr(logger, "handlers", [handler])  # a handler the application set up is kept, none added
+    from inception_tf import cli
 
-        cli.main(["train", "--export-dir", ""])
-        assert logger.handlers == [handler]
+    cli.main(["train", "--export-dir", ""])
+    assert logger.handlers == [handler]
 
 
 def test_a_diverged_run_ends_in_one_line_and_exit_code_3(run_cli, quiet_runtime, monkeypatch):

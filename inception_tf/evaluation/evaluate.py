@@ -120,11 +120,10 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
     import keras
 
     from inception_tf.models.googlenet import inference_model
+    from inception_tf.models.layout import square_input
     from inception_tf.models.preprocessing import model_record
 
     crops = _check_crops(crops)
-    from inception_tf.models.layout import square_input
-
     image_size, channels = square_input(model)
     model = inference_model(model)
     # The model's own protocol needs its record (refused without one); the paper's crops are given.
