@@ -194,6 +194,11 @@ def _wait(pid, deadline):
 DEFAULT_BASELINE_TIMEOUT = 1800.0  # seconds the unmutated tests may take
 
 
+def _selected(number, line, only, lines):
+    """Whether mutant `number`, on `line`, is among `--only` numbers and inside the `--lines` range."""
+    return (only is None or number in only) and (lines is None or lines[0] <= line <= lines[1])
+
+
 def run(path, tests, jobs=1, timeout=None, only=None, lines=None, pytest_args=(), out=sys.stdout,
         baseline_timeout=DEFAULT_BASELINE_TIMEOUT):
     """Runs every mutant of `path` against `tests`; returns `{"killed": [...], "survived": [...], ...}`.
@@ -231,7 +236,7 @@ def run(path, tests, jobs=1, timeout=None, only=None, lines=None, pytest_args=()
     elapsed = time.monotonic() - started
     timeout = timeout or 3 * elapsed + 10
     todo = [(number, mutant) for number, mutant in enumerate(mutants(source), 1)
-            if (only is None or number in only) and (lines is None or lines[0] <= mutant[0] <= lines[1])]
+            if _selected(number, mutant[0], only, lines)]
     print(f"{name}: {len(todo)} mutants; tests take {elapsed:.1f} s unmutated; timeout {timeout:.0f} s; "
           f"logs in {logs}", file=out, flush=True)
     results = {"killed": [], "survived": [], "timeout": [], "error": []}
@@ -305,7 +310,8 @@ def main(argv=None):
     if args.list:
         with open(args.module, encoding="utf-8") as handle:
             for number, (line, before, after, _) in enumerate(mutants(handle.read()), 1):
-                print(f"#{number} {args.module}:{line}: {before} -> {after}")
+                if _selected(number, line, args.only, args.lines):
+                    print(f"#{number} {args.module}:{line}: {before} -> {after}")
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # stops the children too

@@ -49,6 +49,22 @@ def test_mutants_change_one_thing_each():
         ("'tf'", "'XXtfXX'"), ("-y", "+y"), ("not y", "not not y")]
 
 
+def test_list_shows_the_mutants_that_only_and_lines_select(tmp_path, capsys):
+    module = tmp_path / "toy.py"
+    module.write_text(TOY)
+    numbered = [(number, line) for number, (line, *_) in enumerate(mutate.mutants(TOY), 1)]
+
+    def listed(*flags):
+        assert mutate.main([str(module), "test_toy.py", "--list", *flags]) == 0
+        return [(int(row.split()[0][1:]), int(row.split()[1].split(":")[1])) for row in capsys.readouterr().out.splitlines()]
+
+    assert listed() == numbered
+    assert listed("--lines", "6-8") == [(n, line) for n, line in numbered if 6 <= line <= 8]
+    assert listed("--only", "2,3") == numbered[1:3]
+    first_on_8 = next(n for n, line in numbered if line == 8)
+    assert listed("--only", f"1,{first_on_8}", "--lines", "8-8") == [(first_on_8, 8)]
+
+
 @pytest.mark.slow  # one pytest child per mutant
 def test_run_tells_killed_from_surviving(tmp_path):
     """The command as the README gives it, in its own process: the runner forks one child per
