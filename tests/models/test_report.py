@@ -212,3 +212,46 @@ def test_slidenet_takes_only_its_own_28x28_input(monkeypatch):
     assert report.model_cost_report("slidenet", image_size=28) == ["slidenet report"]
     with pytest.raises(ValueError, match=r"SlideNet takes 28x28 inputs\. Received: --image-size=32"):
         report.model_cost_report("slidenet", image_size=32)
+
+
+def test_table_rows_name_the_layers_they_sum(table):
+    assert [set(entry) for entry in table] == [
+        {"row", "layers", "output_shape", "params", "mult_adds", "paper_params_k", "paper_ops_m"}] * len(table)
+    layers = {entry["row"]: entry["layers"] for entry in table}
+    assert layers["conv2"] == ("conv2_reduce", "conv2")  # Table 1 lists conv2 with its 1x1 reduction
+    assert layers["inception (4e)"] == ("inception_4e",) and layers["linear"] == ("logits",)
+
+
+def test_conv1_as_a_separable_conv_counts_exactly():
+    depthwise, pointwise = 7 * 7 * 3 * 8, 24 * 64  # 7x7 depthwise x8 over 3 channels, then 1x1 to 64
+    assert report._conv1_as_separable() == (depthwise + pointwise, 112 * 112 * (depthwise + pointwise))
+
+
+def test_notes_state_the_arithmetic_they_rest_on():
+    lines = report.googlenet_report()
+    notes = lines[lines.index("") + 1:]
+    separable = 7 * 7 * 3 * 8 + 24 * 64
+    inception_5a = module_mult_adds(7, 832, 256, 160, 320, 32, 128, 128)
+    conv2_weights = 64 * 64 + 9 * 64 * 192
+    inception_4c = 512 * 128 + 512 * 128 + 9 * 128 * 256 + 512 * 24 + 25 * 24 * 64 + 512 * 64
+    assert notes == [
+        "Every ops entry agrees with ours (within 1%, or rounding to the printed whole",
+        "million) except the rows marked *, where the paper is inconsistent with itself:",
+        f"  conv1: a dense 7x7/2 conv from 3 to 64 channels has {7 * 7 * 3 * 64:,} weights and costs",
+        f"    {112 * 112 * 49 * 3 * 64 / 1e6:.1f}M; the printed 2.7K/34M fit a depthwise-separable conv instead",
+        f"    (7x7 depthwise x8 + 1x1 to 64: {separable:,} weights, {112 * 112 * separable / 1e6:.1f}M).",
+        f"  inception (5a): the same filters as 4e on a 7x7 map cost {inception_5a / 1e6:.1f}M; no reading of",
+        "    the row's numbers gives the printed 54M.",
+        "The paper's params column counts weights without biases in K = 1024 in some rows",
+        f"(conv2 112K = {conv2_weights:,} weights, linear 1000K = {1024 * 1000:,}) and fits no single",
+        f"rule in others (4c 463K against {inception_4c:,} weights); ours are exact counts,",
+        "biases included.",
+    ]
+
+
+def test_a_row_that_disagrees_with_the_paper_unexplained_is_marked(monkeypatch):
+    monkeypatch.setitem(report.PAPER_TABLE_1, "inception (3a)", (159, 140))  # 128.0M against a printed 140M
+    rows = {row[0]: row for row in report_rows(report.googlenet_report())}
+    ratio = module_mult_adds(28, 192, 64, 96, 128, 16, 32, 32) / 1e6 / 140
+    assert (rows["inception (3a)"][6], rows["inception (3a)"][7]) == (f"{ratio:.3f}", "!")
+    assert rows["conv1"][7] == "*" and rows["inception (3b)"][7] == ""
