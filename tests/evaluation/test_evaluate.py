@@ -543,3 +543,63 @@ def test_an_unknown_report_is_refused_before_the_model_is_read(tmp_path):
     with pytest.raises(ValueError, match=r"report \(--report\) must be one of \('json', 'table3'\)\. "
                                          r"Received: report='csv'"):
         ev.run_cli(str(tmp_path / "missing.keras"), "digits", "test", [1], report="csv")
+
+
+@pytest.fixture
+def run_cli_calls(monkeypatch):
+    """`run_cli` with its library calls recorded: the model it loads and what it asks `evaluate` for."""
+    from inception_tf import runs
+    from inception_tf.models import kernels
+
+    calls = {}
+    results = {None: {"crops": None, "geometry": "square", "images": 4, "k": 5, "seconds": 2.0,
+                      "images_per_second": 2.0, "top1_accuracy": 0.75, "top1_error": 0.25,
+                      "top5_accuracy": 1.0, "top5_error": 0.0},
+               10: {"crops": 10, "geometry": "paper crops", "images": 4, "k": 5, "seconds": None,
+                    "images_per_second": None, "top1_accuracy": 0.5, "top1_error": 0.5,
+                    "top5_accuracy": 0.75, "top5_error": 0.25}}
+    monkeypatch.setattr(runs, "load_keras_source", lambda path: calls.setdefault("loaded", ("model of", path)))
+    monkeypatch.setattr(kernels, "in_process_inference_kernels", lambda model: ("fast", model))
+
+    def evaluate(model, dataset, split, **kwargs):
+        calls["evaluate"] = (model, dataset, split, kwargs)
+        return {crops: results[crops] for crops in kwargs["crops"]}
+
+    monkeypatch.setattr(ev, "evaluate", evaluate)
+    return calls
+
+
+def test_cli_passes_its_arguments_to_evaluate_with_the_documented_defaults(run_cli_calls, tmp_path, capsys):
+    path = tmp_path / "run"
+    path.mkdir()
+    (path / "model.keras").write_bytes(b"")
+    returned = ev.run_cli(str(path), "digits", "test", None)
+    model, dataset, split, kwargs = run_cli_calls["evaluate"]
+    assert model == ("fast", ("model of", str(path)))  # loaded, then given the in-process kernels
+    assert (dataset, split) == ("digits", "test")
+    # 144 inputs a call: one image's 144 crops, or 144 images of one input each.
+    assert kwargs == {"crops": [None], "batch_size": 144, "data_dir": None, "limit": None, "report_path": None,
+                      "from_logits": False, "model_id": str(path.resolve())}
+    printed = capsys.readouterr().out
+    assert printed == json.dumps({"model": returned[None]}, indent=2, sort_keys=True) + "\n"  # "json" by default
+    assert ev.run_cli(str(path), "digits", "test", None, report="json") == returned
+    assert capsys.readouterr().out == printed
+
+
+def test_cli_names_imagenet_as_itself_and_passes_every_option(run_cli_calls, capsys):
+    ev.run_cli("imagenet", "imagenet2012", "validation", [10], batch_size=7, data_dir="/data", limit=3,
+               report_path="/out/report.json", report="table3", from_logits=True)
+    model, dataset, split, kwargs = run_cli_calls["evaluate"]
+    assert (model, dataset, split) == (("fast", ("model of", "imagenet")), "imagenet2012", "validation")
+    assert kwargs == {"crops": [10], "batch_size": 7, "data_dir": "/data", "limit": 3,
+                      "report_path": "/out/report.json", "from_logits": True, "model_id": "imagenet"}
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[-1] == ["10", "10", "25.00%", "50.00%", "4", "-"]  # Table 3's row: crops, errors in %, no speed
+    assert not any(line and line[0] == "{" for line in rows)
+
+
+def test_cli_refuses_a_model_it_cannot_load_naming_what_it_takes(run_cli_calls, tmp_path):
+    with pytest.raises(ValueError, match=r"--model must be 'imagenet', a \.onnx/\.weights\.h5 weights file, a \.keras "
+                                         r"file or a run directory holding model\.keras\. Received: .*model\.onnxx"):
+        ev.run_cli(str(tmp_path / "model.onnxx"), "digits", "test", [1])
+    assert "evaluate" not in run_cli_calls
