@@ -123,7 +123,7 @@ def _layout(crops):
                 rows += [(scale, 1, square, fy, fx, 0) for fy, fx in _CORNERS_AND_CENTRE]
                 rows.append((scale, 1, square) + _WHOLE + (1,))
     mirrored = [0] * len(rows)
-    if crops > 1:
+    if crops != 1:
         rows, mirrored = rows + rows, mirrored + [1] * len(rows)
     columns = zip(*[(sc, sq, *fs, *fy, *fx, wh) for sc, sq, fs, fy, fx, wh in rows])
     names = ("scale", "in_square", "square_num", "square_den", "y_num", "y_den", "x_num", "x_den", "whole")
@@ -264,6 +264,6 @@ def make_crops(image, image_size, crops, antialias=True):
             squares = tf.image.resize(squares, (image_size, image_size), antialias=antialias)
             unmirrored.update((i, squares[j]) for j, i in enumerate(whole))
     batch = tf.stack([unmirrored[i] for i in sorted(unmirrored)])
-    if crops > 1:  # crop i + crops // 2 mirrors crop i
+    if crops != 1:  # crop i + crops // 2 mirrors crop i
         batch = tf.concat([batch, tf.reverse(batch, axis=[2])], axis=0)
     return tf.ensure_shape(batch, [crops, image_size, image_size, channels])

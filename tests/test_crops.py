@@ -136,6 +136,7 @@ def test_crop_counts():
 def test_scales_of_the_paper_and_proportional():
     assert crop_scales(224, 144) == (256, 288, 320, 352)
     assert crop_scales(224, 1) == crop_scales(224, 10) == (256,)
+    assert crop_scales(224) == (256, 288, 320, 352)  # the 144-crop scales by default
     # 32 * (256, 288, 320, 352) / 224 = 36.57, 41.14, 45.71, 50.29
     assert crop_scales(32, 144) == (37, 41, 46, 50)
     for size in (1, 2, 3, 28, 96, 299, 331):
