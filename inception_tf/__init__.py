@@ -43,8 +43,6 @@ _PUBLIC = {
     "model_record": "inception_tf.models.preprocessing",
     "set_model_record": "inception_tf.models.preprocessing",
     "prepare_images": "inception_tf.images",
-    "costs": "inception_tf.models.costs",
-    "slide": "inception_tf.models.slide",
     "TrainConfig": "inception_tf.training.config",
     "TrainingDiverged": "inception_tf.training.train",
     "train": "inception_tf.training.train",
@@ -52,16 +50,23 @@ _PUBLIC = {
     "export_saved_model": "inception_tf.serving.export",
     "decode_predictions": "inception_tf.imagenet",
 }
+# Public names that are modules themselves (`inception_tf.costs.model_costs(model)`).
+_PUBLIC_MODULES = {
+    "costs": "inception_tf.models.costs",
+    "slide": "inception_tf.models.slide",
+}
 
-__all__ = ["__version__", "register_layers", *_PUBLIC]
+__all__ = ["__version__", "register_layers", *_PUBLIC, *_PUBLIC_MODULES]
 
 
 def __getattr__(name):
-    if name not in _PUBLIC:
+    source = _PUBLIC.get(name) or _PUBLIC_MODULES.get(name)
+    if source is None:
         raise AttributeError(f"module 'inception_tf' has no attribute {name!r}")
-    if _PUBLIC[name].startswith("inception_tf.models."):
+    if source.startswith("inception_tf.models."):
         register_layers()
-    module = importlib.import_module(_PUBLIC[name])
-    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    module = importlib.import_module(source)
+    # `train` is a function of the module `training.train`: only the names of modules are modules.
+    value = module if name in _PUBLIC_MODULES else getattr(module, name)
     globals()[name] = value
     return value
