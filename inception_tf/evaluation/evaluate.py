@@ -146,7 +146,7 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
         if from_logits:
             scores = np.exp(scores - scores.max(axis=1, keepdims=True))
             scores /= scores.sum(axis=1, keepdims=True)
-        probabilities = scores.reshape(count, per_image, -1).mean(axis=1)  # (count, classes)
+        probabilities = scores.reshape(count, per_image, scores.shape[1]).mean(axis=1)  # (count, classes)
         k = min(TOP_K, probabilities.shape[1])
         labels = labels.numpy()
         top1 += int(_top_k_correct(probabilities, labels, 1).sum())

@@ -603,3 +603,55 @@ def test_cli_refuses_a_model_it_cannot_load_naming_what_it_takes(run_cli_calls, 
                                          r"file or a run directory holding model\.keras\. Received: .*model\.onnxx"):
         ev.run_cli(str(tmp_path / "model.onnxx"), "digits", "test", [1])
     assert "evaluate" not in run_cli_calls
+
+
+def _colour_is_output_model(classes):
+    """`(B, 2, 2, classes) -> (B, classes)`: a constant image's colour is the model's output, as it is."""
+    inputs = keras.Input((2, 2, classes))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_a_protocol_averages_each_images_crops_over_batches_as_numpy_does(monkeypatch, rng, from_logits):
+    """Each crop of each image gets designed outputs (a constant crop whose colour the model returns):
+    top-1 and top-5 of the per-image mean over crops (of softmaxes, with logits), counted over batches."""
+    classes, crops, sizes = 9, 10, (6, 5)  # two batches of 6 and 5 images
+    outputs = rng.normal(size=(sum(sizes), crops, classes)) * (3 if from_logits else 1)
+    if not from_logits:
+        outputs = rng.dirichlet(np.full(classes, 0.3), size=(sum(sizes), crops))
+    labels = rng.integers(0, classes, sum(sizes))
+    per_crop = np.exp(outputs) / np.exp(outputs).sum(axis=2, keepdims=True) if from_logits else outputs
+    ranks = np.argsort(-per_crop.mean(axis=1), axis=1)
+    top1, top5 = ranks[:, 0] == labels, (ranks[:, :5] == labels[:, None]).any(axis=1)
+    assert 0 < top1.sum() < top5.sum() < len(labels), "a draw that tells the two apart"
+    first = np.cumsum((0,) + sizes)[:-1]
+
+    def designed_batches(images, image_size, channels, crops_asked, geometry, images_per_batch, limit):
+        assert (image_size, channels, crops_asked) == (2, classes, crops)
+        for start, size in zip(first, sizes):
+            colours = outputs[start:start + size, :, None, None, :]  # (size, crops, 1, 1, classes)
+            yield (tf.constant(np.broadcast_to(colours, (size, crops, 2, 2, classes)), tf.float32),
+                   tf.constant(labels[start:start + size]))
+
+    monkeypatch.setattr(ev, "_batches", designed_batches)
+    started = time.perf_counter()
+    result = ev.evaluate_protocol(_colour_is_output_model(classes), "images", crops, from_logits=from_logits,
+                                  progress=False)
+    elapsed = time.perf_counter() - started
+    assert (result["images"], result["k"], result["crops"]) == (len(labels), 5, crops)
+    assert result["geometry"] == "paper crops"
+    assert 0 < result["seconds"] <= elapsed
+    assert result["images_per_second"] == pytest.approx(len(labels) / result["seconds"])
+    assert result["top1_accuracy"] == pytest.approx(top1.mean()) and result["top1_error"] == pytest.approx(
+        1 - top1.mean())
+    assert result["top5_accuracy"] == pytest.approx(top5.mean()) and result["top5_error"] == pytest.approx(
+        1 - top5.mean())
+
+
+def test_a_protocol_timed_at_zero_seconds_states_no_speed(monkeypatch, rng):
+    """A clock that did not advance (a coarse timer) gives no images per second, not a division by zero."""
+    classes = 3
+    monkeypatch.setattr(ev, "_batches", lambda *args: iter([(tf.ones((2, 1, 2, 2, classes)), tf.constant([0, 1]))]))
+    monkeypatch.setattr(time, "perf_counter", lambda: 7.0)
+    result = ev.evaluate_protocol(_colour_is_output_model(classes), "images", 1, progress=False)
+    assert (result["seconds"], result["images_per_second"], result["images"]) == (0.0, None, 2)
