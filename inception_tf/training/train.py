@@ -132,7 +132,7 @@ class _ResumeNotice(keras.callbacks.Callback):
     def __init__(self, artifacts, epochs):
         super().__init__()
         self.artifacts, self.epochs = artifacts, epochs
-        self.completed = 0  # epochs a previous process completed
+        self.completed = None  # set as training begins: the epochs a previous process completed
 
     def on_train_begin(self, logs=None):
         completed = self.completed = runs.completed_epochs(self.artifacts["backup"])
