@@ -240,7 +240,8 @@ def train(config, callbacks=()):
                 f"try a lower learning rate."
             )
         if config.ema:
-            model.optimizer.finalize_variable_values(model.trainable_variables)
+            # Keras' fit already did this (keras/src/backend/tensorflow/trainer.py); repeating it copies the same averages
+            model.optimizer.finalize_variable_values(model.trainable_variables)  # pragma: no mutate
         restored_best = config.restore_best and not config.ema and best.best_epoch is not None
         if restored_best:  # the epoch with the best validation accuracy, from its saved model
             inference.set_weights(runs.load_model(artifacts["best_model"]).get_weights())
