@@ -132,9 +132,10 @@ class _ResumeNotice(keras.callbacks.Callback):
     def __init__(self, artifacts, epochs):
         super().__init__()
         self.artifacts, self.epochs = artifacts, epochs
+        self.completed = None  # set as training begins: the epochs a previous process completed
 
     def on_train_begin(self, logs=None):
-        completed = runs.completed_epochs(self.artifacts["backup"])
+        completed = self.completed = runs.completed_epochs(self.artifacts["backup"])
         if completed:
             logger.info("Resuming from epoch %d of %d (%d completed; state in %s)",
                         completed + 1, self.epochs, completed, self.artifacts["backup"])
@@ -210,9 +211,10 @@ def train(config, callbacks=()):
         main_accuracy = "val_main_accuracy" if isinstance(model.output, dict) else "val_accuracy"
         guard = _DivergenceGuard()
         best = _AtomicBestModel(artifacts["best_model"], main_accuracy, inference, artifacts["history_csv"])
+        resume = _ResumeNotice(artifacts, config.epochs)
         run_callbacks = [
             keras.callbacks.BackupAndRestore(artifacts["backup"], double_checkpoint=True),
-            _ResumeNotice(artifacts, config.epochs),  # after the restore, before CSVLogger opens the history
+            resume,  # after the restore, before CSVLogger opens the history
             guard,
             best,
             keras.callbacks.CSVLogger(artifacts["history_csv"], append=True),
@@ -238,7 +240,8 @@ def train(config, callbacks=()):
                 f"try a lower learning rate."
             )
         if config.ema:
-            model.optimizer.finalize_variable_values(model.trainable_variables)
+            # Keras' fit already did this (keras/src/backend/tensorflow/trainer.py); repeating it copies the same averages
+            model.optimizer.finalize_variable_values(model.trainable_variables)  # pragma: no mutate
         restored_best = config.restore_best and not config.ema and best.best_epoch is not None
         if restored_best:  # the epoch with the best validation accuracy, from its saved model
             inference.set_weights(runs.load_model(artifacts["best_model"]).get_weights())
@@ -258,9 +261,10 @@ def train(config, callbacks=()):
         "class_names": list(info.class_names),
         "image_size": image_size,
         "epochs_requested": config.epochs,
-        "epochs_run": history.epoch[-1] + 1 if history.epoch else (guard.first_epoch or 0),
+        # A run stopped after its last epoch's backup resumes with no epoch left: it ran what the backup completed.
+        "epochs_run": history.epoch[-1] + 1 if history.epoch else resume.completed,
         "epochs_run_by_this_process": len(history.epoch),
-        "resumed_from_epoch": guard.first_epoch or 0,
+        "resumed_from_epoch": resume.completed,
         "best_epoch": None if best.best_epoch is None else best.best_epoch + 1,
         "best_validation_accuracy": None if best.best_epoch is None else float(best.best),
         "model_weights": "best epoch" if restored_best else ("moving average" if config.ema else "last epoch"),

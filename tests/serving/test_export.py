@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -311,3 +312,154 @@ def test_a_model_keras_cannot_rebuild_exports_with_tensorflows_lrn(tmp_path, mon
     images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
     served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_allclose(served["probabilities"], model(images), rtol=1e-5, atol=1e-6)
+
+
+# --- What an export states and refuses, on a small network (seconds) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_export(tmp_path_factory):
+    """(version directory, stdout and stderr of the export, temporary directory it used) of `small_classifier()`
+    (no class names) exported with the defaults."""
+    import tempfile
+
+    scratch = tmp_path_factory.mktemp("scratch")
+    base = tmp_path_factory.mktemp("small") / "m"
+    previous, tempfile.tempdir = tempfile.tempdir, str(scratch)
+    try:
+        import io
+        from contextlib import redirect_stderr, redirect_stdout
+
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            path = export.export_saved_model(small_classifier(), str(base))
+    finally:
+        tempfile.tempdir = previous
+    return path, out.getvalue(), scratch
+
+
+def test_an_export_without_class_names_states_its_inputs_and_lrn_form(small_export):
+    path, printed, scratch = small_export
+    with open(os.path.join(path, "assets", "model_record.json")) as handle:
+        assert json.load(handle) == {"preprocessing": "tf", "geometry": "square", "image_size": 32}
+    with open(os.path.join(path, "assets", "lrn_form.txt")) as handle:
+        assert handle.read() == "standard\n"  # float32 SavedModel: TensorFlow's LRN op
+    assert not os.path.exists(os.path.join(path, "assets", "class_names.txt"))
+    outputs = tf.saved_model.load(path).signatures["serving_default"].structured_outputs
+    assert set(outputs) == {"probabilities", "classes", "scores"}
+    assert outputs["classes"].shape.as_list() == [None, 3]  # top 5 of 3 classes: all three
+    assert printed == ""  # the archive is written quietly
+    # The staging directory is removed (TensorFlow's autograph leaves its generated sources there).
+    assert [name for name in os.listdir(scratch) if not name.startswith("__autograph_generated")] == []
+
+
+def test_warmup_requests_hold_one_grey_image_per_signature(small_export):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    records = list(tf.data.TFRecordDataset(os.path.join(small_export[0], export.WARMUP_FILE)))
+    inputs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request.inputs for r in records]
+    np.testing.assert_array_equal(tf.make_ndarray(inputs[0]["images"]), np.full((1, 32, 32, 3), 128.0))
+    encoded = tf.make_ndarray(inputs[1]["image_bytes"])
+    assert encoded.shape == (1,)
+    np.testing.assert_array_equal(tf.io.decode_png(encoded[0]).numpy(), np.full((32, 32, 3), 128))
+
+
+@pytest.mark.parametrize("value, accepted", [(0.0, True), (255.0, True), (-0.5, False), (255.5, False)])
+def test_pixels_must_lie_in_0_to_255(small_export, value, accepted):
+    served = tf.saved_model.load(small_export[0]).signatures["serving_default"]
+    images = tf.fill((1, 32, 32, 3), value)
+    if accepted:
+        assert served(images=images)["probabilities"].shape == (1, 3)
+    else:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"images: values must be in \[0, 255\]"):
+            served(images=images)
+
+
+def _model_taking(shape):
+    inputs = keras.Input(shape)
+    if len(shape) == 3:
+        x = keras.layers.GlobalAveragePooling2D()(inception_tf.ImagePreprocessing("tf")(inputs))
+    else:  # not images
+        x = keras.layers.GlobalAveragePooling1D()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((None, 32, 3), r"needs a model taking \(batch, height, width, 1 or 3\) images with a fixed height and width"),
+    ((32, None, 3), "with a fixed height and width"),
+    ((32, 32, 4), "1 or 3"),
+    ((32, 3), r"Received a model with input_shape=\(None, 32, 3\)"),
+    ((32, 24, 3), r"needs square inputs. Received input_shape=\(None, 32, 24, 3\)"),
+])
+def test_a_model_export_cannot_serve_is_refused_before_anything_is_written(tmp_path, shape, message):
+    with pytest.raises(ValueError, match=message):
+        export.export_saved_model(_model_taking(shape), str(tmp_path / "m"))
+    assert not os.path.exists(tmp_path / "m")
+
+
+def test_an_unknown_precision_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'bfloat16'\). "
+                                         r"Received: precision='float16'"):
+        export.export_saved_model(small_classifier(), str(tmp_path / "m"), precision="float16")
+    assert not os.path.exists(tmp_path / "m")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_grey_and_rgb_models_give_their_size_and_channels(channels):
+    assert export._input_geometry(_model_taking((24, 24, channels))) == (24, channels)
+
+
+def _nested_model():
+    """Input -> ImagePreprocessing -> conv -> a nested block (conv, relu) -> pooling -> softmax output."""
+    inputs = keras.Input((8, 8, 3))
+    x = inception_tf.ImagePreprocessing("tf", name="preprocessing")(inputs)
+    x = keras.layers.Conv2D(4, 3, name="conv")(x)
+    block = keras.Sequential([keras.Input((6, 6, 4)), keras.layers.Conv2D(4, 3, name="inner_conv"),
+                              keras.layers.ReLU(name="inner_relu")], name="block")
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(block(x))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="output")(x), name="nested")
+
+
+def _policies(model):
+    block = model.get_layer("block")
+    layers = {"model": model, "input": model.layers[0], "block": block,
+              "inner_conv": block.get_layer("inner_conv"), "inner_relu": block.get_layer("inner_relu"),
+              **{name: model.get_layer(name) for name in ("preprocessing", "conv", "pool", "output")}}
+    return {name: layer.dtype_policy.name for name, layer in layers.items()}
+
+
+def test_bfloat16_computation_leaves_the_input_preprocessing_and_outputs_in_float32():
+    model = _nested_model()
+    float32 = _policies(model)
+    assert set(float32.values()) == {"float32"}
+    with export.computing_in(model, "bfloat16") as computing:
+        assert computing is model
+        assert _policies(model) == {**float32, "block": "mixed_bfloat16", "inner_conv": "mixed_bfloat16",
+                                    "inner_relu": "mixed_bfloat16", "conv": "mixed_bfloat16",
+                                    "pool": "mixed_bfloat16"}
+        assert model(np.zeros((1, 8, 8, 3), "float32")).dtype == "float32"
+    assert _policies(model) == float32
+    with export.computing_in(model, "float32") as computing:
+        assert computing is model and _policies(model) == float32
+    with pytest.raises(RuntimeError, match="inside"):
+        with export.computing_in(model, "bfloat16"):
+            raise RuntimeError("inside")
+    assert _policies(model) == float32  # restored whatever happens in the block
+    with pytest.raises(ValueError, match=r"precision must be one of \('float32', 'bfloat16'\). "
+                                         r"Received: precision='float16'"):
+        with export.computing_in(model, "float16"):
+            pass
+
+
+def test_the_bfloat16_check_reads_proc_cpuinfo_by_default(monkeypatch):
+    import builtins
+
+    opened, real_open = [], builtins.open
+
+    def recording(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording)
+    export.cpu_has_bfloat16()
+    assert opened == ["/proc/cpuinfo"]

@@ -1,6 +1,8 @@
 """Input pipelines: the embedded digits, tfds datasets (mocked), image folders, augmentation."""
 
 import colorsys
+import math
+import sys
 
 import numpy as np
 import pytest
@@ -260,3 +262,232 @@ def test_calibration_images_are_prepared_with_the_models_geometry(tmp_path, geom
     assert np.abs(np.sort(other_images.ravel()) - np.sort(calibration.images.ravel())).max() > 1  # it discriminates
     with pytest.raises(ValueError, match=r"geometry must be one of \('square', 'crop'\)\. Received: geometry='centre'"):
         data.calibration_set(_png_folder(tmp_path / "bad", images), (None, 32, 32, 3), 3, "centre")
+
+
+def test_auto_cache_holds_float32_images_under_2_gib():
+    # A float32 224x224x3 image takes 224 * 224 * 3 * 4 = 602,112 bytes: 3,566 fit under 2 GiB (2,147,483,648
+    # bytes: 3,566 take 2,147,131,392), 3,567 (2,147,733,504 bytes) do not.
+    assert data._should_cache("auto", 3566, 224) is True
+    assert data._should_cache("auto", 3567, 224) is False
+    assert data._should_cache("auto", 1_281_167, 224) is False  # ImageNet's training split
+    assert data._should_cache("auto", 1437, 32) is True  # digits at 32x32
+    assert data._should_cache("auto", None, 32) is False  # a split of unknown size
+    assert data._should_cache(True, 10**9, 224) is True and data._should_cache(False, 1, 1) is False
+
+
+@pytest.fixture
+def cache_calls(monkeypatch):
+    """The `Dataset.cache()` calls the pipelines make (tensorflow-datasets caches small splits on its own)."""
+    calls = []
+    cache = tf.data.Dataset.cache
+
+    def recording(self, *args, **kwargs):
+        if sys._getframe(1).f_globals.get("__name__") == data.__name__:
+            calls.append(args)
+        return cache(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.data.Dataset, "cache", recording)
+    return calls
+
+
+@pytest.mark.parametrize("options, cached", [
+    ({}, True),  # "auto": digits fit in memory
+    ({"training": True}, True),  # resized images, cached before the shuffle
+    ({"cache": True}, True),
+    ({"cache": False}, False),
+    ({"cache": "auto", "training": True, "augment": True}, False),  # full-size decoded images: only when asked
+    ({"cache": True, "training": True, "augment": True}, True),
+    ({"cache": False, "training": True, "augment": True}, False),
+])
+def test_cache_option_decides_whether_the_pipeline_caches(tfds_dir, cache_calls, options, cached):
+    data.make_dataset("digits", "test", image_size=16, batch_size=8, data_dir=tfds_dir, seed=0, **options)
+    assert len(cache_calls) == int(cached)
+
+
+def test_cache_must_be_true_false_or_auto(tfds_dir):
+    with pytest.raises(ValueError, match="cache must be True, False or 'auto'. Received: cache='yes'"):
+        data.make_dataset("digits", "test", image_size=16, data_dir=tfds_dir, cache="yes")
+
+
+def raw_digits(tfds_dir, split):
+    """A split's raw examples in tfds' own order: uint8 `(n, 8, 8, 1)` images and int64 labels."""
+    examples = tfds.as_numpy(tfds.load("digits", split=split, data_dir=tfds_dir, as_supervised=True,
+                                       shuffle_files=False))
+    images, labels = zip(*examples)
+    return np.stack(images), np.array(labels)
+
+
+def test_defaults_are_the_unshuffled_train_split_at_224_in_batches_of_32(tfds_dir):
+    dataset = data.make_dataset("digits", data_dir=tfds_dir, seed=0)  # seeded: parallel maps keep the order
+    raw_images, raw_labels = raw_digits(tfds_dir, "train")
+    assert int(dataset.cardinality()) == math.ceil(1437 / 32)  # every example of "train", the last batch kept
+    images, labels = first_batch(dataset)
+    assert images.shape == (32, 224, 224, 3)
+    np.testing.assert_array_equal(labels, raw_labels[:32])  # no shuffle, no augmentation
+    # 8x8 squares, bilinearly resized (tf.image.resize) and repeated as RGB.
+    expected = tf.image.resize(raw_images[:32].astype("float32"), (224, 224), method="bilinear").numpy()
+    np.testing.assert_allclose(images, np.repeat(expected, 3, axis=-1), atol=1e-3)
+
+
+def test_drop_remainder_drops_the_last_partial_batch(tfds_dir):
+    def batches(**options):
+        return int(data.make_dataset("digits", "test", image_size=8, batch_size=100, data_dir=tfds_dir,
+                                     **options).cardinality())
+
+    assert (batches(), batches(drop_remainder=True)) == (4, 3)  # 360 test examples
+
+
+def epoch_labels(dataset, epochs=1):
+    """Each epoch's labels of `dataset` (a fresh iterator per epoch, as `fit` makes)."""
+    return [np.concatenate([labels.numpy() for _, labels in dataset]) for _ in range(epochs)]
+
+
+def test_shuffle_option_overrides_training(tfds_dir):
+    _, raw_labels = raw_digits(tfds_dir, "test")
+
+    def labels(**options):
+        return epoch_labels(data.make_dataset("digits", "test", image_size=8, batch_size=64, data_dir=tfds_dir,
+                                              seed=3, **options))[0]
+
+    np.testing.assert_array_equal(labels(training=False), raw_labels)
+    np.testing.assert_array_equal(labels(training=True, shuffle=False), raw_labels)
+    for shuffled in (labels(training=True), labels(training=False, shuffle=True)):
+        assert not np.array_equal(shuffled, raw_labels)
+        np.testing.assert_array_equal(np.sort(shuffled), np.sort(raw_labels))  # the same examples, reordered
+
+
+def test_a_seeded_pipeline_reshuffles_every_epoch_reproducibly(tfds_dir):
+    def two_epochs(seed):
+        return epoch_labels(data.make_dataset("digits", "test", image_size=8, batch_size=64, training=True,
+                                              seed=seed, data_dir=tfds_dir), epochs=2)
+
+    first, second = two_epochs(5)
+    assert not np.array_equal(first, second)
+    for again, before in zip(two_epochs(5), (first, second)):
+        np.testing.assert_array_equal(again, before)
+
+
+def test_pipeline_options_are_deterministic_with_a_seed_and_shard_by_data(tfds_dir):
+    def options(seed):
+        return data.make_dataset("digits", "test", image_size=8, data_dir=tfds_dir, seed=seed).options()
+
+    assert options(0).deterministic is True and options(None).deterministic is False
+    for seed in (0, None):
+        assert options(seed).experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_augmentation_needs_three_channels(tfds_dir):
+    with pytest.raises(ValueError, match="augment=True needs channels=3"):
+        data.make_dataset("digits", "train", image_size=8, data_dir=tfds_dir, training=True, augment=True,
+                          channels=1)
+
+
+def test_augmented_pipeline_has_static_image_shapes(tfds_dir):
+    dataset = data.make_dataset("digits", "train", image_size=24, batch_size=8, training=True, augment=True,
+                                seed=0, data_dir=tfds_dir)
+    images_spec, labels_spec = dataset.element_spec
+    assert images_spec.shape.as_list() == [None, 24, 24, 3] and images_spec.dtype == tf.float32
+    assert labels_spec.shape.as_list() == [None] and labels_spec.dtype == tf.int64
+
+
+def test_augmentation_flips_about_half_the_images_unless_told_not_to():
+    # A left-to-right ramp stays increasing under any crop and resize; a flip makes it decreasing.
+    image = tf.constant(np.broadcast_to(np.linspace(0, 250, 30)[None, :, None], (30, 30, 3)), tf.float32)
+
+    def flipped(**options):
+        augment = tf.function(lambda seed: data.augment_image(image, 12, seed, photometric=False, **options))
+        rows = [augment(seed).numpy()[6, :, 0] for seed in SEEDS[:60]]
+        return [bool(row[0] > row[-1]) for row in rows]
+
+    by_default = flipped()
+    assert 15 <= sum(by_default) <= 45  # Binomial(60, 1/2): outside [15, 45] with probability < 1e-4
+    assert flipped(flip=True) == by_default
+    assert not any(flipped(flip=False))
+
+
+def test_photometric_output_is_clipped_to_0_and_255():
+    # Half black, half white: any brightness shift pushes one half past the range, which is clipped onto it.
+    halves = np.zeros((16, 16, 3))
+    halves[:, 8:] = 255
+    augment = tf.function(lambda seed: data.augment_image(tf.constant(halves, tf.float32), 8, seed, flip=False))
+    outputs = np.stack([augment(seed).numpy() for seed in SEEDS[:40]])
+    assert outputs.min() == 0.0 and outputs.max() == 255.0
+
+
+def test_brightness_shift_spans_32_of_255():
+    # Grey 128 with contrast (no effect on a flat image), saturation and hue (none on grey): only brightness moves it.
+    image = tf.fill((8, 8, 3), 128.0)
+    augment = tf.function(lambda seed: data.augment_image(image, 4, seed, flip=False))
+    shifts = [float(augment(tf.constant([seed, 5])).numpy().mean()) - 128 for seed in range(600)]
+    # Uniform in [-32, 32]: 600 draws come within 0.5 of each end with probability 1 - (63.5/64)^600 > 0.99.
+    assert_spans(shifts, BRIGHTNESS, 1e-3)
+    assert min(shifts) < -31.5 and max(shifts) > 31.5
+
+
+def test_each_random_draw_of_the_augmentation_has_its_own_seed(monkeypatch):
+    # Crop, interpolation, flip, brightness, contrast, saturation and hue are drawn independently: seven seeds.
+    drawn, methods = {}, []
+
+    def record(name, module, attribute, seed_at):
+        function = getattr(module, attribute)
+
+        def recording(*args, **kwargs):
+            seed = kwargs["seed"] if seed_at == "seed" else args[seed_at]
+            drawn.setdefault(name, []).append(tuple(np.asarray(seed)))
+            result = function(*args, **kwargs)
+            if name == "interpolation":
+                methods.append(int(result))
+            return result
+
+        monkeypatch.setattr(module, attribute, recording)
+
+    record("crop", tf.image, "stateless_sample_distorted_bounding_box", "seed")
+    record("interpolation", tf.random, "stateless_uniform", 1)
+    record("flip", tf.image, "stateless_random_flip_left_right", 1)
+    record("brightness", tf.image, "stateless_random_brightness", 2)
+    record("contrast", tf.image, "stateless_random_contrast", 3)
+    record("saturation", tf.image, "stateless_random_saturation", 3)
+    record("hue", tf.image, "stateless_random_hue", 2)
+    image = tf.constant(np.random.default_rng(0).uniform(0, 255, (20, 20, 3)), tf.float32)
+    for seed in SEEDS[:40]:
+        data.augment_image(image, 8, seed)
+    assert sorted(drawn) == ["brightness", "contrast", "crop", "flip", "hue", "interpolation", "saturation"]
+    for i in range(40):
+        seeds = [draws[i] for draws in drawn.values()]
+        assert len(set(seeds)) == 7, seeds
+    assert set(methods) == {0, 1, 2, 3}  # bilinear, bicubic, area and nearest are each chosen
+
+
+def test_crops_span_8_to_100_percent_of_the_area_within_the_aspect_ratios(monkeypatch):
+    # Szegedy et al. 2014, section 6, measured on the crops drawn rather than on the arguments passed.
+    crops = []
+    sample = tf.image.stateless_sample_distorted_bounding_box
+
+    def recording(*args, **kwargs):
+        begin, size, box = sample(*args, **kwargs)
+        crops.append((begin.numpy(), size.numpy()))
+        return begin, size, box
+
+    monkeypatch.setattr(tf.image, "stateless_sample_distorted_bounding_box", recording)
+    image = tf.zeros((100, 100, 3))
+    for seed in range(200):
+        data.augment_image(image, 4, tf.constant([seed, 1]), flip=False, photometric=False)
+    begins = np.array([begin[:2] for begin, _ in crops])
+    sizes = np.array([size[:2] for _, size in crops])
+    assert (begins >= 0).all() and (begins + sizes <= 100).all()  # inside the image
+    areas, aspects = sizes.prod(axis=1) / 100**2, sizes[:, 1] / sizes[:, 0]
+    assert areas.min() >= 0.08 - 0.01 and areas.max() <= 1.0
+    assert areas.min() < 0.15 and areas.max() > 0.9
+    # Whole pixels: a side rounded by half a pixel moves the ratio by a few hundredths.
+    assert aspects.min() >= 0.75 - 0.05 and aspects.max() <= 4 / 3 + 0.05
+    assert aspects.min() < 0.8 and aspects.max() > 1.25
+
+
+def test_augmented_pipelines_flip_unless_told_not_to(tfds_dir):
+    def images(**options):
+        return first_batch(data.make_dataset("digits", "train", image_size=16, batch_size=32, training=True,
+                                             augment=True, seed=4, data_dir=tfds_dir, **options))[0]
+
+    by_default = images()
+    np.testing.assert_array_equal(by_default, images(flip=True))
+    assert not np.array_equal(by_default, images(flip=False))
