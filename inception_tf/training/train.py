@@ -86,13 +86,10 @@ class _DivergenceGuard(keras.callbacks.TerminateOnNaN):
     def __init__(self):
         super().__init__()
         self.diverged_at = None
-        self.first_epoch = None
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        if self.first_epoch is None:
-            self.first_epoch = epoch
 
     def on_batch_end(self, batch, logs=None):
         super().on_batch_end(batch, logs)
