@@ -233,6 +233,19 @@ def _drop(name):
     return change
 
 
+def _add_convs(count):
+    """`count` Convs (1x1, 512 -> 128) the model has no layer for, named loss1/conv0, loss1/conv1, ..."""
+    def change(graph):
+        for index in range(count):
+            name = f"loss1/conv{index}"
+            graph.initializer.extend([
+                onnx.numpy_helper.from_array(np.zeros((128, 512, 1, 1), np.float32), f"{name}_w_0"),
+                onnx.numpy_helper.from_array(np.zeros(128, np.float32), f"{name}_b_0")])
+            graph.node.append(onnx.helper.make_node(
+                "Conv", ["inception_4a/output_1", f"{name}_w_0", f"{name}_b_0"], [f"{name}_1"], kernel_shape=[1, 1]))
+    return change
+
+
 def _add_aux_conv(graph):
     """A Conv the model has no layer for, as a file with Caffe's auxiliary heads would have."""
     graph.initializer.extend([onnx.numpy_helper.from_array(np.zeros((128, 512, 1, 1), np.float32), "loss1/conv_w_0"),
@@ -248,6 +261,9 @@ def _add_aux_conv(graph):
     (_replace("loss3/classifier_b_0", (1001,)), r"'loss3/classifier_b_0' has shape \(1001,\).*'logits'.*\(1000,\)"),
     (_drop("inception_3a/pool_proj_b_0"), "no initializer 'inception_3a/pool_proj_b_0'"),
     (_add_aux_conv, r"Conv weights with no layer here: \['loss1/conv_w_0'\]"),
+    (_add_convs(5), r"Conv weights with no layer here: \['loss1/conv0_w_0', .*'loss1/conv4_w_0'\]\.$"),
+    (_add_convs(6), r"Conv weights with no layer here: \['loss1/conv0_w_0', .*'loss1/conv4_w_0'\] \.\.\.\.$"),
+    (_drop("loss3/classifier_w_0"), r"no initializer 'loss3/classifier_w_0' for our layer 'logits' \(kernel\)\.$"),
     (_set("Conv", 0, "pads", [2, 2, 3, 3]), r"Conv 'conv1/7x7_s2' \(our layer 'conv1'\) has pads \[2, 2, 3, 3\] \(expected \[3, 3, 3, 3\]\)"),
     (_set("LRN", 1, "alpha", 2e-5), r"LRN 'conv2/norm2_1' has alpha 2e-05 \(expected 0.0001\)"),
     (_set("MaxPool", 0, "pads", [1, 1, 1, 1]), r"MaxPool 'pool1/3x3_s2_1'.*pads \[1, 1, 1, 1\]"),
@@ -314,6 +330,40 @@ def test_attributes_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, sm
     for layer_path, (kernel, bias) in weights.onnx_weights(small_shapes, path).items():
         np.testing.assert_array_equal(kernel, reference[layer_path][0])
         np.testing.assert_array_equal(bias, reference[layer_path][1])
+
+
+def test_pool_paddings_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, small_shapes, tmp_path):
+    """Opset 11's ceil-mode pools need no padding, so `pads` may be left out (ONNX's default: none)."""
+    changes = {f"{name}/3x3_s2_1": {"pads": zoo_onnx.REMOVE} for name in ("pool1", "pool2", "pool3", "pool4")}
+    path = save(zoo_onnx.build(zoo_weights, "ceil_mode", changes=changes), tmp_path / "defaults.onnx")
+    reference = weights.onnx_weights(small_shapes, zoo_file)
+    for layer_path, (kernel, bias) in weights.onnx_weights(small_shapes, path).items():
+        np.testing.assert_array_equal(kernel, reference[layer_path][0])
+        np.testing.assert_array_equal(bias, reference[layer_path][1])
+
+
+def test_assigning_arrays_checks_every_layer_first():
+    model = GoogLeNet(input_shape=(32, 32, 3), include_top=False)
+    conv1 = model.get_layer("conv1")
+    before = conv1.kernel.numpy().copy()
+    arrays = {"conv1": [np.ones((7, 7, 3, 64), np.float32), np.ones(64, np.float32)],
+              "inception_3a/branch_5x5": [np.ones((3, 3, 16, 32), np.float32), np.zeros(32, np.float32)]}
+    with pytest.raises(ValueError, match=r"^weights: layer 'inception_3a/branch_5x5' needs a kernel of shape "
+                                         r"\(5, 5, 16, 32\); the array for it has shape \(3, 3, 16, 32\)\.$"):
+        weights.assign_weights(model, arrays)
+    np.testing.assert_array_equal(conv1.kernel.numpy(), before)  # nothing assigned
+    with pytest.raises(ValueError, match=r"^weights: arrays for layer 'logits', which googlenet does not have\.$"):
+        weights.assign_weights(model, {"logits": [np.zeros((1024, 1000)), np.zeros(1000)]})
+    with pytest.raises(ValueError, match=r"^x\.h5: layer 'conv1' needs a bias of shape \(64,\)"):
+        weights.assign_weights(model, {"conv1": [np.ones((7, 7, 3, 64)), np.ones(65)]}, source="x.h5")
+    weights.assign_weights(model, {"conv1": arrays["conv1"]})
+    np.testing.assert_array_equal(conv1.kernel.numpy(), np.ones((7, 7, 3, 64), np.float32))
+    np.testing.assert_array_equal(conv1.bias.numpy(), np.ones(64, np.float32))
+
+
+def test_layer_shapes_read_as_kernel_and_bias():
+    shapes = weights.declared_shapes(1000)["conv1"]
+    assert repr(shapes) == "LayerShapes(kernel=(7, 7, 3, 64), bias=(64,))"
 
 
 @pytest.mark.parametrize("dims", [[1, 224, 224, 3], [1, 3, 224], [1, 3, 112, 224], [1, 3, 224, 112], [1, 1, 224, 224]])
