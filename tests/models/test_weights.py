@@ -258,8 +258,10 @@ def _add_aux_conv(graph):
     (_replace("inception_4c/5x5_w_0", (64, 24, 3, 3)),
      r"'inception_4c/5x5_w_0' has shape \(64, 24, 3, 3\) \(ONNX\), \(3, 3, 24, 64\) in our layout, "
      r"but our layer 'inception_4c/branch_5x5' needs a kernel of shape \(5, 5, 24, 64\)"),
-    (_replace("loss3/classifier_b_0", (1001,)), r"'loss3/classifier_b_0' has shape \(1001,\).*'logits'.*\(1000,\)"),
-    (_drop("inception_3a/pool_proj_b_0"), "no initializer 'inception_3a/pool_proj_b_0'"),
+    (_replace("loss3/classifier_b_0", (1001,)),
+     r"'loss3/classifier_b_0' has shape \(1001,\).*'logits' needs a bias of shape \(1000,\)"),
+    (_drop("inception_3a/pool_proj_b_0"),
+     r"no initializer 'inception_3a/pool_proj_b_0' for our layer 'inception_3a/branch_pool_proj' \(bias\)\.$"),
     (_add_aux_conv, r"Conv weights with no layer here: \['loss1/conv_w_0'\]"),
     (_add_convs(5), r"Conv weights with no layer here: \['loss1/conv0_w_0', .*'loss1/conv4_w_0'\]\.$"),
     (_add_convs(6), r"Conv weights with no layer here: \['loss1/conv0_w_0', .*'loss1/conv4_w_0'\] \.\.\.\.$"),
