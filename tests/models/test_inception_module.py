@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from inception_tf import InceptionModule
-from inception_tf.models import slide
+from inception_tf.models import kernels, slide
 from tests.conftest import to_nchw, to_nhwc
 from tests.layer_harness import run_layer_test
 
@@ -96,6 +96,63 @@ def test_slide_initializer_draws_the_source_distribution():
     np.testing.assert_array_equal(w["b_conv1_5x5"], np.full(64, 0.1, np.float32))
     assert np.abs(w["W_conv1_1x1_2"]).max() <= 0.2 + 1e-6
     assert 0.08 < w["W_conv1_3x3"].std() < 0.095
+    # Only the 5x5 *bias* is the constant: its kernel is drawn like every other kernel.
+    assert 0.08 < w["W_conv1_5x5"].std() < 0.095
+
+
+def test_named_initializers_are_keras_ones():
+    # Any initializer name but "slide" means Keras' initializer of that name.
+    layer = InceptionModule(*FILTERS, kernel_initializer="zeros", bias_initializer="ones")
+    layer.build((None, 4, 4, 3))
+    for name, value in layer.slide_weights().items():
+        expected = 0.0 if name.startswith("W_") else 1.0
+        np.testing.assert_array_equal(value, np.full(value.shape, expected, np.float32), err_msg=name)
+
+
+def test_config_serializes_initializers_as_keras_layers_do():
+    layer = InceptionModule(*FILTERS, kernel_initializer="he_normal", bias_initializer="ones")
+    conv = keras.layers.Conv2D(1, 1, kernel_initializer="he_normal", bias_initializer="ones").get_config()
+    config = layer.get_config()
+    assert config["kernel_initializer"] == conv["kernel_initializer"]
+    assert config["bias_initializer"] == conv["bias_initializer"]
+    assert InceptionModule(*FILTERS, kernel_initializer="slide").get_config()["kernel_initializer"] == "slide"
+
+
+def test_registered_under_the_package_name():
+    # `.keras` files written by every version name the class "inception_tf>InceptionModule".
+    assert keras.saving.get_registered_name(InceptionModule) == "inception_tf>InceptionModule"
+    assert keras.saving.get_registered_object("inception_tf>InceptionModule") is InceptionModule
+
+
+def test_sublayers_carry_the_diagram_names():
+    layer = InceptionModule(*FILTERS, relu="as_written")
+    names = [sublayer.name for sublayer in (*layer.convs.values(), layer.pool, layer.concat, layer.output_relu)]
+    assert sorted(names) == sorted(["branch_1x1", "branch_3x3_reduce", "branch_3x3", "branch_5x5_reduce",
+                                    "branch_5x5", "branch_pool", "branch_pool_proj", "concat", "relu"])
+
+
+@pytest.mark.parametrize("relu", ["as_written", "corrected"])
+def test_build_builds_every_sublayer(relu):
+    layer = InceptionModule(*FILTERS, relu=relu)
+    layer.build((None, 8, 8, 3))
+    sublayers = [*layer.convs.values(), layer.pool, layer.concat] + ([layer.output_relu] if relu == "as_written" else [])
+    assert [sublayer.name for sublayer in sublayers if not sublayer.built] == []
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_pool_is_told_whether_the_call_trains(rng, monkeypatch, training):
+    # The pool's kernels depend on `training` (kernels.resolve); the module passes its own on.
+    asked, resolve = [], kernels.resolve
+
+    def recording(implementation, training, kernel, dtype=None):
+        if kernel == "max_pool_gradient":
+            asked.append(training)
+        return resolve(implementation, training, kernel, dtype)
+
+    monkeypatch.setattr(kernels, "resolve", recording)
+    layer = InceptionModule(*FILTERS)
+    layer(rng.standard_normal((1, 6, 6, 3)).astype(np.float32), training=training)
+    assert asked == [training]
 
 
 def test_works_in_sequential_functional_and_subclassed_models(rng):
@@ -187,14 +244,23 @@ class TestSlideWeightErrors:
         for old, new in zip(before, layer.get_weights()):
             np.testing.assert_array_equal(old, new)  # nothing half-loaded
 
-    def test_unbuilt(self):
-        with pytest.raises(ValueError, match="not built yet"):
-            InceptionModule(*FILTERS).load_slide_weights({})
+    @pytest.mark.parametrize("method,args", [("load_slide_weights", ({},)), ("slide_weights", ())])
+    def test_unbuilt(self, method, args):
+        with pytest.raises(ValueError, match=rf"not built yet: .* before {method}\(\)\."):
+            getattr(InceptionModule(*FILTERS), method)(*args)
 
-    def test_without_bias(self):
+    @pytest.mark.parametrize("method", ["load_slide_weights", "slide_weights"])
+    def test_without_bias(self, method):
         layer = InceptionModule(*FILTERS, use_bias=False)
         layer.build((None, 4, 4, 3))
-        with pytest.raises(ValueError, match="use_bias=True"):
-            layer.slide_weights()
+        args = (slide.slide_initial_weights(3, *FILTERS, seed=0),) if method == "load_slide_weights" else ()
+        with pytest.raises(ValueError, match=rf"^{method}\(\) needs use_bias=True"):
+            getattr(layer, method)(*args)
+
+    @pytest.mark.parametrize("module", [0, -2, True, 1.0])
+    def test_bad_module_number_is_named(self, module):
+        layer, _ = built_module(3)
+        with pytest.raises(ValueError, match=rf"^module must be a positive integer\. Received: module={module!r}$"):
+            layer.slide_weights(module=module)
 
 

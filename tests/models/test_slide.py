@@ -75,6 +75,25 @@ def test_variable_names_and_shapes():
     assert shapes["b_conv1_1x1_3"] == (16,)
 
 
+def test_every_variable_shape_of_googlenets_3a():
+    # Inception (3a) on a 28x28x192 input (Table 1), HWIO kernels as on slide 12.
+    assert slide.slide_variable_shapes(192, *GOOGLENET_3A, module=3) == {
+        "W_conv3_1x1_1": (1, 1, 192, 64), "b_conv3_1x1_1": (64,),
+        "W_conv3_1x1_2": (1, 1, 192, 96), "b_conv3_1x1_2": (96,),
+        "W_conv3_3x3": (3, 3, 96, 128), "b_conv3_3x3": (128,),
+        "W_conv3_1x1_3": (1, 1, 192, 16), "b_conv3_1x1_3": (16,),
+        "W_conv3_5x5": (5, 5, 16, 32), "b_conv3_5x5": (32,),
+        "W_conv3_1x1_4": (1, 1, 192, 32), "b_conv3_1x1_4": (32,),
+    }
+
+
+def test_names_default_to_the_slides_first_module():
+    assert slide.slide_variable_names() == (
+        "W_conv1_1x1_1", "W_conv1_1x1_2", "W_conv1_3x3", "W_conv1_1x1_3", "W_conv1_5x5", "W_conv1_1x1_4",
+        "b_conv1_1x1_1", "b_conv1_1x1_2", "b_conv1_3x3", "b_conv1_1x1_3", "b_conv1_5x5", "b_conv1_1x1_4")
+    assert set(slide.slide_variable_shapes(3, *GOOGLENET_3A)) == set(slide.slide_variable_names())
+
+
 def test_source_initializers():
     w = slide.slide_initial_weights(64, 64, 64, 64, 64, 64, 64, seed=0)
     np.testing.assert_array_equal(w["b_conv1_5x5"], np.full(64, 0.1, np.float32))
@@ -85,6 +104,15 @@ def test_source_initializers():
     assert abs(w["b_conv1_3x3"].mean() - 0.1) > 0.05  # drawn, not the constant
 
 
+def test_truncation_holds_for_the_smallest_tensors():
+    # One value per variable: each draw beyond two standard deviations (0.2) must be redrawn on its own.
+    drawn = np.concatenate([value.ravel() for seed in range(200)
+                            for value in slide.slide_initial_weights(1, 1, 1, 1, 1, 1, 1, seed=seed).values()])
+    assert drawn.size == 200 * (1 + 1 + 9 + 1 + 25 + 1 + 6)  # kernels 1x1, 1x1, 3x3, 1x1, 5x5, 1x1; 6 biases
+    assert np.abs(drawn).max() <= 0.2
+    assert np.abs(drawn).max() > 0.19  # the whole truncated range is reached
+
+
 def test_missing_variable_is_named():
     w = slide.slide_initial_weights(3, 2, 2, 2, 2, 2, 2, seed=0)
     del w["b_conv1_3x3"]
@@ -93,6 +121,9 @@ def test_missing_variable_is_named():
 
 
 @pytest.mark.parametrize("module", [0, -1, 1.5, True, "1"])
-def test_bad_module_number(module):
-    with pytest.raises(ValueError, match="module"):
-        slide.slide_variable_names(module)
+@pytest.mark.parametrize("function", ["slide_variable_names", "slide_variable_shapes"])
+def test_bad_module_number(module, function):
+    call = {"slide_variable_names": lambda: slide.slide_variable_names(module),
+            "slide_variable_shapes": lambda: slide.slide_variable_shapes(3, *GOOGLENET_3A, module=module)}[function]
+    with pytest.raises(ValueError, match=rf"^module must be a positive integer\. Received: module={module!r}$"):
+        call()

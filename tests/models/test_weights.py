@@ -233,6 +233,28 @@ def _drop(name):
     return change
 
 
+def _add_convs(count):
+    """`count` Convs (1x1, 512 -> 128) the model has no layer for, named loss1/conv0, loss1/conv1, ..."""
+    def change(graph):
+        for index in range(count):
+            name = f"loss1/conv{index}"
+            graph.initializer.extend([
+                onnx.numpy_helper.from_array(np.zeros((128, 512, 1, 1), np.float32), f"{name}_w_0"),
+                onnx.numpy_helper.from_array(np.zeros(128, np.float32), f"{name}_b_0")])
+            graph.node.append(onnx.helper.make_node(
+                "Conv", ["inception_4a/output_1", f"{name}_w_0", f"{name}_b_0"], [f"{name}_1"], kernel_shape=[1, 1]))
+    return change
+
+
+def _read_first_by_identity(name):
+    """A graph whose first node reading `name` is an Identity, not the Conv or Gemm of its layer."""
+    def change(graph):
+        nodes = [onnx.helper.make_node("Identity", [name], [f"{name}_copy"])] + list(graph.node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return change
+
+
 def _add_aux_conv(graph):
     """A Conv the model has no layer for, as a file with Caffe's auxiliary heads would have."""
     graph.initializer.extend([onnx.numpy_helper.from_array(np.zeros((128, 512, 1, 1), np.float32), "loss1/conv_w_0"),
@@ -245,13 +267,23 @@ def _add_aux_conv(graph):
     (_replace("inception_4c/5x5_w_0", (64, 24, 3, 3)),
      r"'inception_4c/5x5_w_0' has shape \(64, 24, 3, 3\) \(ONNX\), \(3, 3, 24, 64\) in our layout, "
      r"but our layer 'inception_4c/branch_5x5' needs a kernel of shape \(5, 5, 24, 64\)"),
-    (_replace("loss3/classifier_b_0", (1001,)), r"'loss3/classifier_b_0' has shape \(1001,\).*'logits'.*\(1000,\)"),
-    (_drop("inception_3a/pool_proj_b_0"), "no initializer 'inception_3a/pool_proj_b_0'"),
+    (_replace("loss3/classifier_b_0", (1001,)),
+     r"'loss3/classifier_b_0' has shape \(1001,\).*'logits' needs a bias of shape \(1000,\)"),
+    (_drop("inception_3a/pool_proj_b_0"),
+     r"no initializer 'inception_3a/pool_proj_b_0' for our layer 'inception_3a/branch_pool_proj' \(bias\)\.$"),
     (_add_aux_conv, r"Conv weights with no layer here: \['loss1/conv_w_0'\]"),
+    (_add_convs(5), r"Conv weights with no layer here: \['loss1/conv0_w_0', .*'loss1/conv4_w_0'\]\.$"),
+    (_add_convs(6), r"Conv weights with no layer here: \['loss1/conv0_w_0', .*'loss1/conv4_w_0'\] \.\.\.\.$"),
+    (_read_first_by_identity("inception_3a/1x1_w_0"), r"'inception_3a/1x1_w_0' is not the weight of a Conv node\.$"),
+    (_read_first_by_identity("loss3/classifier_w_0"), r"'loss3/classifier_w_0' is not the weight of a Gemm node\.$"),
+    (_drop("loss3/classifier_w_0"), r"no initializer 'loss3/classifier_w_0' for our layer 'logits' \(kernel\)\.$"),
     (_set("Conv", 0, "pads", [2, 2, 3, 3]), r"Conv 'conv1/7x7_s2' \(our layer 'conv1'\) has pads \[2, 2, 3, 3\] \(expected \[3, 3, 3, 3\]\)"),
     (_set("LRN", 1, "alpha", 2e-5), r"LRN 'conv2/norm2_1' has alpha 2e-05 \(expected 0.0001\)"),
-    (_set("MaxPool", 0, "pads", [1, 1, 1, 1]), r"MaxPool 'pool1/3x3_s2_1'.*pads \[1, 1, 1, 1\]"),
+    (_set("MaxPool", 0, "pads", [1, 1, 1, 1]), r"MaxPool 'pool1/3x3_s2_1'.*pads \[1, 1, 1, 1\]\) maps 112x112 to \[56, 56\]"),
     (_set("MaxPool", 1, "pads", [0, 0, 0, 0]), r"maps 56x56 to \[27, 27\]; Caffe's ceil-mode 3x3/2 pool gives 28x28"),
+    (_set("MaxPool", 0, "pads", [0, 0, 0, 0]),
+     r"MaxPool 'pool1/3x3_s2_1' \(kernel \[3, 3\], strides \[2, 2\], pads \[0, 0, 0, 0\]\) maps 112x112 to \[55, 55\]; "
+     r"Caffe's ceil-mode 3x3/2 pool gives 56x56\.$"),
 ])
 def test_mismatches_are_named(zoo_model, small_shapes, tmp_path, change, message):
     path = save(mutated(zoo_model, change), tmp_path / "changed.onnx")
@@ -294,6 +326,7 @@ def test_aux_heads_keep_their_initialisation_with_a_warning(zoo_file, recwarn):
     ({"pool5/7x7_s1_1": {"kernel_shape": [5, 5]}},
      r"AveragePool 'pool5/7x7_s1_1' \(pool5/7x7_s1\) has kernel_shape \[5, 5\] \(expected \[7, 7\]\)\.$"),
     ({"pool5/7x7_s1_1": {"pads": [1, 1, 1, 1]}}, r"AveragePool 'pool5/7x7_s1_1' .* has pads \[1, 1, 1, 1\]"),
+    ({"pool5/7x7_s1_1": {"strides": [2, 2]}}, r"AveragePool 'pool5/7x7_s1_1' .* has strides \[2, 2\] \(expected \[1, 1\]\)\.$"),
 ])
 def test_attributes_unlike_caffes_are_refused_by_name(zoo_weights, small_shapes, tmp_path, changes, message):
     path = save(zoo_onnx.build(zoo_weights, "opset7", changes=changes), tmp_path / "changed.onnx")
@@ -305,7 +338,7 @@ def test_attributes_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, sm
     """Caffe's values equal to ONNX's defaults may be left out, or written out, without changing the weights."""
     defaults = {"strides": zoo_onnx.REMOVE, "dilations": zoo_onnx.REMOVE, "group": zoo_onnx.REMOVE}
     changes = {"conv2/3x3_reduce_1": {**defaults, "pads": zoo_onnx.REMOVE}, "inception_4e/5x5_1": defaults,
-               "inception_3b/1x1_1": {"auto_pad": "NOTSET"},
+               "inception_3b/1x1_1": {"auto_pad": "NOTSET"}, "inception_3a/pool_1": {"strides": zoo_onnx.REMOVE},
                "pool1/norm1_1": {"alpha": zoo_onnx.REMOVE, "beta": zoo_onnx.REMOVE, "bias": zoo_onnx.REMOVE},
                "loss3/classifier_1": {"alpha": 1.0, "beta": 1.0, "transA": 0},
                "pool5/7x7_s1_1": {"strides": zoo_onnx.REMOVE, "pads": zoo_onnx.REMOVE}}
@@ -314,6 +347,40 @@ def test_attributes_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, sm
     for layer_path, (kernel, bias) in weights.onnx_weights(small_shapes, path).items():
         np.testing.assert_array_equal(kernel, reference[layer_path][0])
         np.testing.assert_array_equal(bias, reference[layer_path][1])
+
+
+def test_pool_paddings_left_at_onnx_defaults_are_accepted(zoo_weights, zoo_file, small_shapes, tmp_path):
+    """Opset 11's ceil-mode pools need no padding, so `pads` may be left out (ONNX's default: none)."""
+    changes = {f"{name}/3x3_s2_1": {"pads": zoo_onnx.REMOVE} for name in ("pool1", "pool2", "pool3", "pool4")}
+    path = save(zoo_onnx.build(zoo_weights, "ceil_mode", changes=changes), tmp_path / "defaults.onnx")
+    reference = weights.onnx_weights(small_shapes, zoo_file)
+    for layer_path, (kernel, bias) in weights.onnx_weights(small_shapes, path).items():
+        np.testing.assert_array_equal(kernel, reference[layer_path][0])
+        np.testing.assert_array_equal(bias, reference[layer_path][1])
+
+
+def test_assigning_arrays_checks_every_layer_first():
+    model = GoogLeNet(input_shape=(32, 32, 3), include_top=False)
+    conv1 = model.get_layer("conv1")
+    before = conv1.kernel.numpy().copy()
+    arrays = {"conv1": [np.ones((7, 7, 3, 64), np.float32), np.ones(64, np.float32)],
+              "inception_3a/branch_5x5": [np.ones((3, 3, 16, 32), np.float32), np.zeros(32, np.float32)]}
+    with pytest.raises(ValueError, match=r"^weights: layer 'inception_3a/branch_5x5' needs a kernel of shape "
+                                         r"\(5, 5, 16, 32\); the array for it has shape \(3, 3, 16, 32\)\.$"):
+        weights.assign_weights(model, arrays)
+    np.testing.assert_array_equal(conv1.kernel.numpy(), before)  # nothing assigned
+    with pytest.raises(ValueError, match=r"^weights: arrays for layer 'logits', which googlenet does not have\.$"):
+        weights.assign_weights(model, {"logits": [np.zeros((1024, 1000)), np.zeros(1000)]})
+    with pytest.raises(ValueError, match=r"^x\.h5: layer 'conv1' needs a bias of shape \(64,\)"):
+        weights.assign_weights(model, {"conv1": [np.ones((7, 7, 3, 64)), np.ones(65)]}, source="x.h5")
+    weights.assign_weights(model, {"conv1": arrays["conv1"]})
+    np.testing.assert_array_equal(conv1.kernel.numpy(), np.ones((7, 7, 3, 64), np.float32))
+    np.testing.assert_array_equal(conv1.bias.numpy(), np.ones(64, np.float32))
+
+
+def test_layer_shapes_read_as_kernel_and_bias():
+    shapes = weights.declared_shapes(1000)["conv1"]
+    assert repr(shapes) == "LayerShapes(kernel=(7, 7, 3, 64), bias=(64,))"
 
 
 @pytest.mark.parametrize("dims", [[1, 224, 224, 3], [1, 3, 224], [1, 3, 112, 224], [1, 3, 224, 112], [1, 1, 224, 224]])
