@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -371,8 +372,41 @@ def test_pixels_must_lie_in_0_to_255(small_export, value, accepted):
     if accepted:
         assert served(images=images)["probabilities"].shape == (1, 3)
     else:
-        with pytest.raises(tf.errors.InvalidArgumentError, match=r"images: values must be in \[0, 255\]"):
+        # The assert's message is its first datum, in brackets: "assertion failed: [images: ...] [...]".
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"failed: \[images: values must be in \[0, 255\]\] "):
             served(images=images)
+
+
+def _fed_past_the_signature(path, signature, key, value):
+    """Runs `signature` of the SavedModel at `path` on `value` as TF Serving feeds it: the graph's input
+    replaced by a tensor of any shape (a loaded signature and a Python session check the shape first)."""
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        inputs, outputs = meta.signature_def[signature].inputs, meta.signature_def[signature].outputs
+        with graph.as_default():
+            fed = tf.compat.v1.placeholder(tf.as_dtype(inputs[key].dtype), shape=None)
+            (probabilities,) = tf.graph_util.import_graph_def(
+                meta.graph_def, input_map={inputs[key].name: fed}, return_elements=[outputs["probabilities"].name],
+                name="fed")
+        return session.run(probabilities, {fed: value})
+
+
+@pytest.mark.parametrize("signature, key, value, expected", [
+    ("serving_default", "images", np.zeros((1, 32, 32, 4), np.float32), "(batch, height, width, 3)"),
+    ("serving_default", "images", np.zeros((32, 32, 3), np.float32), "(batch, height, width, 3)"),
+    ("serving_default", "images", np.zeros((1, 1, 32, 32, 3), np.float32), "(batch, height, width, 3)"),
+    ("predict_images", "image_bytes", np.array(b"x", object), "(batch,)"),
+    ("predict_images", "image_bytes", np.array([[b"x"]], object), "(batch,)"),
+], ids=["4_channels", "rank_3", "rank_5", "bytes_rank_0", "bytes_rank_2"])
+def test_a_shape_fed_past_the_signature_is_refused_by_the_graph(small_export, signature, key, value, expected):
+    shape = " ".join(str(size) for size in value.shape)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+            f"assertion failed: [{key}: expected shape {expected}, received shape] [{shape}]")):
+        _fed_past_the_signature(small_export[0], signature, key, value)
+    good = np.full((2, 32, 32, 3), 128.0, np.float32) if key == "images" else np.array(
+        [tf.io.encode_png(np.full((8, 8, 3), 128, np.uint8)).numpy()] * 2, object)
+    assert _fed_past_the_signature(small_export[0], signature, key, good).shape == (2, 3)
 
 
 def _model_taking(shape):
