@@ -497,3 +497,14 @@ def test_the_bfloat16_check_reads_proc_cpuinfo_by_default(monkeypatch):
     monkeypatch.setattr(builtins, "open", recording)
     export.cpu_has_bfloat16()
     assert opened == ["/proc/cpuinfo"]
+
+
+def test_signatures_declare_the_inputs_tf_serving_clients_read(small_export):
+    """TF Serving's metadata API and saved_model_cli report these declared dtypes and shapes (-1: any size)."""
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as session:
+        signatures = tf.compat.v1.saved_model.loader.load(session, ["serve"], small_export[0]).signature_def
+    declared = {(name, key): (tf.as_dtype(tensor.dtype).name, [dim.size for dim in tensor.tensor_shape.dim])
+                for name in ("serving_default", "predict_images") for key, tensor in signatures[name].inputs.items()}
+    assert declared == {("serving_default", "images"): ("float32", [-1, -1, -1, 3]),
+                        ("predict_images", "image_bytes"): ("string", [-1])}
