@@ -21,6 +21,7 @@ from inception_tf.models import recipes
 from inception_tf.models.preprocessing import model_record
 from inception_tf.training import train
 from inception_tf.training.train import TrainConfig
+from tests.training.test_train_behaviour import _Interrupt, _InterruptAfterEpoch
 
 
 def quick(tmp_path, tfds_dir, **overrides):
@@ -321,20 +322,6 @@ def test_the_best_epoch_is_saved_unless_the_last_is_asked_for(tmp_path, tfds_dir
     for got, best_weights, last_weights in zip(saved, best, recorder.final, strict=True):
         np.testing.assert_array_equal(got, best_weights if restore_best else last_weights)
     assert np.argmax(saved[-1]) == (frequent if restore_best else rare)  # the classifier's bias tells them apart
-
-
-class _Interrupt(Exception):
-    pass
-
-
-class _InterruptAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _Interrupt()
 
 
 def test_an_interrupted_run_resumes_where_its_backup_stopped(tmp_path, tfds_dir, three_layers, caplog):
