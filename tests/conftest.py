@@ -7,8 +7,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The suite runs in one process per core (pytest.ini): each may share one GPU with the others.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
-import keras  # noqa: E402
+from inception_tf import runtime  # noqa: E402
+
+with runtime._quiet_stderr():  # TensorFlow's C++ start-up lines, which pytest's capture misses in xdist's controller
+    import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
