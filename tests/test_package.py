@@ -82,7 +82,7 @@ def test_register_layers_imports_every_module_that_registers_a_layer(monkeypatch
     monkeypatch.setattr(importlib, "import_module", imported.append)
     inception_tf.models.register_layers()
     assert sorted(imported) == _modules_registering_layers()
-    assert len(imported) == 6
+    assert len(imported) == 7
 
 
 def test_evaluation_names_the_crops_of_the_paper():

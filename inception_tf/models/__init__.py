@@ -9,6 +9,7 @@ import importlib
 LAYER_MODULES = (
     "inception_tf.models.layout",
     "inception_tf.models.inception_module",
+    "inception_tf.models.initializers",
     "inception_tf.models.lrn",
     "inception_tf.models.padding",
     "inception_tf.models.pooling",

@@ -26,6 +26,7 @@ from inception_tf.models.architecture import (  # noqa: F401  (re-exported: Goog
     InceptionSpec,
 )
 from inception_tf.models.inception_module import InceptionModule
+from inception_tf.models.initializers import TruncatedNormal
 from inception_tf.models.kernels import check_implementation
 from inception_tf.models.layout import (
     MinimumSizeCheck,
@@ -375,7 +376,7 @@ def SlideNet(
         )
     slide_init = {"kernel_initializer": "slide", "bias_initializer": "slide"}
     fc_init = {
-        "kernel_initializer": keras.initializers.TruncatedNormal(stddev=0.1),
+        "kernel_initializer": TruncatedNormal(stddev=0.1),
         "bias_initializer": keras.initializers.Constant(0.1),
     }
     inputs = keras.Input(shape=input_shape, name="images")

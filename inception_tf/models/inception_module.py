@@ -9,6 +9,7 @@ import numpy as np
 
 from inception_tf.checks import positive_int
 from inception_tf.models import kernels, topology
+from inception_tf.models.initializers import TruncatedNormal
 from inception_tf.models.layout import (
     channel_axis,
     compute_data_format,
@@ -179,7 +180,7 @@ class InceptionModule(kernels.KernelChoice, keras.layers.Layer):
             return keras.initializers.get(initializer)
         if kind == "bias" and slide_suffix in topology.SLIDE_CONSTANT_BIASES:
             return keras.initializers.Constant(0.1)
-        return keras.initializers.TruncatedNormal(stddev=0.1)
+        return TruncatedNormal(stddev=0.1)
 
     @property
     def output_filters(self):

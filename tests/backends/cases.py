@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 import inception_tf
+from inception_tf.models.initializers import TruncatedNormal
 
 BACKENDS = ("jax", "torch")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -46,6 +47,9 @@ FIT_EPOCHS = 5  # one batch of FIT_EXAMPLES per epoch: five optimizer steps
 # The slide's variable-name suffixes in its order (slide 12), written out independently of the package.
 SLIDE_SUFFIXES = ("1x1_1", "1x1_2", "3x3", "1x1_3", "5x5", "1x1_4")
 SLIDE_SEED = 7
+# Enough values that Keras' own truncated normal on PyTorch (four tries per value, about one value
+# in 230,000 left beyond the bound) would show one outside it nearly always (1 - e^-9).
+TRUNCATION_DRAWS = 2**21
 
 
 def formats(case):
@@ -199,6 +203,8 @@ def slide_helpers(x):
          "shape|<name>": slide_variable_shapes as int arrays,
          "drawn|<name>": weights of an InceptionModule built with the "slide"
          initializers, by `slide_weights()`,
+         "truncation": `[max |value|, std]` of TRUNCATION_DRAWS values of the
+         package's TruncatedNormal(stddev=0.1) on this backend,
          "loaded": the module's output on `x` after `load_slide_weights` of the
          initial weights, `(batch_size, height, width, sum of branch filters)`},
         and the names `slide_variable_names(2)` as a separate tuple.
@@ -213,6 +219,8 @@ def slide_helpers(x):
     drawn = inception_tf.InceptionModule(*SLIDE_FILTERS, kernel_initializer="slide", bias_initializer="slide")
     drawn.build((None,) + x.shape[1:])
     result.update({key("drawn", name): np.asarray(value) for name, value in drawn.slide_weights().items()})
+    many = np.asarray(TruncatedNormal(stddev=0.1)((TRUNCATION_DRAWS,)))
+    result["truncation"] = np.array([np.abs(many).max(), many.std()])
     loaded = inception_tf.InceptionModule(*SLIDE_FILTERS, data_format="channels_last", kernel_initializer="zeros")
     loaded.build((None,) + x.shape[1:])
     loaded.load_slide_weights(initial)

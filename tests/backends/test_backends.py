@@ -27,6 +27,7 @@ import pytest
 import inception_tf
 from tests.backends import cases
 from tests.backends.cases import key
+from tests.models.test_initializers import TWO_SIGMA_TRUNCATED_STD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELATIVE_TOLERANCE = 1e-5
@@ -268,6 +269,9 @@ def test_slide_helpers_and_initializer_need_no_tensorflow(job, backend):
             assert np.unique(value).size > value.size // 2, f"{name} is not drawn at random"
         if value.size >= 1000:  # a normal truncated at two standard deviations has std 0.88 of the untruncated
             assert 0.08 < value.std() < 0.095, f"{name} has std {value.std():.4f}, not about 0.088"
+    bound, std = slide["slide|truncation"]
+    assert bound <= 0.2 + 1e-6, f"{backend}: a truncated normal of stddev 0.1 drew {bound:.4f}, beyond 0.2"
+    assert abs(std - 0.1 * TWO_SIGMA_TRUNCATED_STD) < 3e-4, f"{backend}: std {std:.5f}"
     # The layer on this backend, loaded with the slide's variables, equals the slide's TensorFlow ops.
     assert_close(slide["slide|loaded"], job.reference["slide_ops"], "slide|loaded", backend, "channels_last")
     assert_close(job.reference["slide|loaded"], job.reference["slide_ops"], "slide|loaded", "tensorflow",

@@ -15,19 +15,28 @@ from inception_tf.training.config import TrainConfig  # noqa: E402
 from tests.models.weights_files import Conv2DCount  # noqa: E402
 
 
-class RecordWeights(keras.callbacks.Callback):
-    """The model's layer weights before training and at the end of each epoch."""
+class LayerSnapshots(keras.callbacks.Callback):
+    """Layer weights before training and at the end of each epoch, and which layers each epoch trains.
 
-    def __init__(self, names):
+    Args:
+        names: the layers to record, or None for every layer of the model.
+    """
+
+    def __init__(self, names=None):
         super().__init__()
-        self.names, self.snapshots = names, []
+        self.names, self.snapshots, self.trainable = names, [], []
+
+    def layers(self):
+        return self.model.layers if self.names is None else [self.model.get_layer(name) for name in self.names]
 
     def snapshot(self):
-        self.snapshots.append({name: [np.array(w) for w in self.model.get_layer(name).weights]
-                               for name in self.names})
+        self.snapshots.append({layer.name: [np.array(w) for w in layer.weights] for layer in self.layers()})
 
     def on_train_begin(self, logs=None):
         self.snapshot()
+
+    def on_epoch_begin(self, epoch, logs=None):  # after the run's own callbacks, which freeze and unfreeze
+        self.trainable.append({layer.name: layer.trainable for layer in self.layers()})
 
     def on_epoch_end(self, epoch, logs=None):
         self.snapshot()
@@ -36,11 +45,14 @@ class RecordWeights(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_finetuning_starts_from_the_file_with_a_new_head_and_freezes_first(zoo_files, tfds_dir, tmp_path):
     caffe, path = zoo_files()  # the session's zoo-layout file: Caffe-named OIHW weights, and its path
-    recorder = RecordWeights(["conv1", "inception_4e", "logits"])
+    recorder = LayerSnapshots(["conv1", "inception_4e", "logits"])
     config = TrainConfig(weights=path, freeze_epochs=1, epochs=2, steps_per_epoch=2, batch_size=4,
                          aux_logits=False, output_dir=str(tmp_path), data_dir=tfds_dir, verbose=0, seed=1)
     history = train.train(config, callbacks=[recorder])
     start, after_frozen, after_all = recorder.snapshots
+    # The frozen layers are marked so (what `model.summary()` shows), not only left unchanged.
+    assert recorder.trainable == [{"conv1": False, "inception_4e": False, "logits": True},
+                                  {"conv1": True, "inception_4e": True, "logits": True}]
     # The pretrained kernels, from the file itself (Caffe's OIHW -> Keras' HWIO), not from our converter.
     np.testing.assert_array_equal(start["conv1"][0], np.transpose(caffe["conv1/7x7_s2_w_0"], (2, 3, 1, 0)))
     np.testing.assert_array_equal(start["conv1"][1], caffe["conv1/7x7_s2_b_0"])
@@ -139,23 +151,6 @@ def test_without_a_dropout_rate_fine_tuning_keeps_the_papers_forty_percent(conve
     config = TrainConfig(weights=converted_file, aux_logits=False, image_size=64)
     model, _ = finetune.pretrained_start(config, num_classes=3)
     assert model.get_layer("dropout").rate == 0.4  # the paper's Table 1: dropout (40%) before the classifier
-
-
-class LayerSnapshots(keras.callbacks.Callback):
-    """Each layer's weights before training and at the end of each epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.snapshots = []
-
-    def snapshot(self):
-        self.snapshots.append({layer.name: [np.array(w) for w in layer.weights] for layer in self.model.layers})
-
-    def on_train_begin(self, logs=None):
-        self.snapshot()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.snapshot()
 
 
 def small_pretrained_model():
