@@ -18,6 +18,38 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+# The files that take longest, longest first (whole suite on 2 cores, 2026-12-04: 288 s down to 23 s
+# each). xdist hands out a file at a time (pytest.ini), in collection order: these go first, so that no
+# long file is left for the end while the other process idles. The order only schedules; every other
+# file follows in its collection order.
+LONGEST_FIRST = (
+    "tests/training/test_train.py",
+    "tests/training/test_train_behaviour.py",
+    "tests/serving/test_quantized_exports.py",
+    "tests/training/test_distribute.py",
+    "tests/training/test_worker_failure.py",
+    "tests/backends/test_backends.py",
+    "tests/benchmarks/test_harness.py",
+    "tests/serving/test_export.py",
+    "tests/serving/test_one_answer.py",
+    "tests/evaluation/test_evaluate.py",
+    "notebooks/03_export_and_serve.ipynb",
+    "tests/serving/test_formats.py",
+    "tests/training/test_finetune.py",
+    "notebooks/04_pretrained_googlenet.ipynb",
+    "tests/models/test_googlenet.py",
+    "tests/models/test_kernels.py",
+    "tests/test_cli_errors.py",
+    "notebooks/02_train_googlenet.ipynb",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Puts the tests of `LONGEST_FIRST`'s files first, in its order (a stable sort: files keep their tests' order)."""
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.fixture(autouse=True)
 def _float32_policy():
     """Every test starts and ends under the float32 policy."""
