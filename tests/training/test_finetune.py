@@ -43,12 +43,24 @@ class LayerSnapshots(keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_finetuning_starts_from_the_file_with_a_new_head_and_freezes_first(zoo_files, tfds_dir, tmp_path):
+def test_finetuning_starts_from_the_file_with_a_new_head_and_freezes_first(zoo_files, tfds_dir, tmp_path,
+                                                                           monkeypatch):
     caffe, path = zoo_files()  # the session's zoo-layout file: Caffe-named OIHW weights, and its path
     recorder = LayerSnapshots(["conv1", "inception_4e", "logits"])
     config = TrainConfig(weights=path, freeze_epochs=1, epochs=2, steps_per_epoch=2, batch_size=4,
                          aux_logits=False, output_dir=str(tmp_path), data_dir=tfds_dir, verbose=0, seed=1)
+    retraced = []  # the epochs at whose start the train function was traced again
+    make_train_function = keras.Model.make_train_function
+
+    def recording_make_train_function(self, force=False):
+        if force:
+            retraced.append(len(recorder.trainable))
+        return make_train_function(self, force=force)
+
+    monkeypatch.setattr(keras.Model, "make_train_function", recording_make_train_function)
     history = train.train(config, callbacks=[recorder])
+    # Frozen before fit traces the train step: GoogLeNet's step is traced again only when epoch 2 unfreezes.
+    assert retraced == [1]
     start, after_frozen, after_all = recorder.snapshots
     # The frozen layers are marked so (what `model.summary()` shows), not only left unchanged.
     assert recorder.trainable == [{"conv1": False, "inception_4e": False, "logits": True},
