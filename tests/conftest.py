@@ -45,7 +45,12 @@ LONGEST_FIRST = (
 
 
 def pytest_collection_modifyitems(config, items):
-    """Puts the tests of `LONGEST_FIRST`'s files first, in its order (a stable sort: files keep their tests' order)."""
+    """In an xdist worker, puts the tests of `LONGEST_FIRST`'s files first, in its order (a stable sort).
+
+    A run in one process keeps the order it was given (the mutation runner puts its fastest files first).
+    """
+    if not hasattr(config, "workerinput"):
+        return
     rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
@@ -183,6 +188,19 @@ def small_classifier(classes=3):
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(ImagePreprocessing("tf")(inputs))
     return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(keras.layers.Flatten()(x)))
+
+
+def classifier_taking(shape):
+    """A 3-class softmax classifier taking inputs `(batch, *shape)`: images behind `ImagePreprocessing("tf")` if
+    `shape` has three entries, anything else pooled as a sequence. For the input shapes an export refuses."""
+    from inception_tf import ImagePreprocessing
+
+    inputs = keras.Input(shape)
+    if len(shape) == 3:
+        x = keras.layers.GlobalAveragePooling2D()(ImagePreprocessing("tf")(inputs))
+    else:  # not images
+        x = keras.layers.GlobalAveragePooling1D()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
 
 
 @pytest.fixture(scope="session")

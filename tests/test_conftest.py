@@ -18,11 +18,23 @@ class _Item:
         self.nodeid = nodeid
 
 
-def test_listed_files_go_first_in_the_lists_order_and_the_rest_keep_theirs():
-    first, second = conftest.LONGEST_FIRST[:2]
-    nodeids = ["tests/b.py::t1", f"{second}::t1", "tests/a.py::t1", f"{first}::t2", f"{first}::t1", "tests/b.py::t2",
-               f"{second}::t2"]
-    items = [_Item(nodeid) for nodeid in nodeids]
-    conftest.pytest_collection_modifyitems(None, items)
-    assert [item.nodeid for item in items] == [f"{first}::t2", f"{first}::t1", f"{second}::t1", f"{second}::t2",
+class _WorkerConfig:
+    workerinput = {"workerid": "gw0"}  # what xdist sets on a worker's config
+
+
+FIRST, SECOND = conftest.LONGEST_FIRST[:2]
+NODEIDS = ["tests/b.py::t1", f"{SECOND}::t1", "tests/a.py::t1", f"{FIRST}::t2", f"{FIRST}::t1", "tests/b.py::t2",
+           f"{SECOND}::t2"]
+
+
+def test_in_a_worker_listed_files_go_first_in_the_lists_order_and_the_rest_keep_theirs():
+    items = [_Item(nodeid) for nodeid in NODEIDS]
+    conftest.pytest_collection_modifyitems(_WorkerConfig(), items)
+    assert [item.nodeid for item in items] == [f"{FIRST}::t2", f"{FIRST}::t1", f"{SECOND}::t1", f"{SECOND}::t2",
                                                "tests/b.py::t1", "tests/a.py::t1", "tests/b.py::t2"]
+
+
+def test_one_process_keeps_the_order_it_was_given():
+    items = [_Item(nodeid) for nodeid in NODEIDS]
+    conftest.pytest_collection_modifyitems(object(), items)
+    assert [item.nodeid for item in items] == NODEIDS

@@ -65,6 +65,7 @@ from inception_tf.serving.signatures import (
     model_record_entry,
     next_version,
     resolve_version_dir,  # noqa: F401  (kept importable from here)
+    served_input,
     version_dirs,  # noqa: F401
 )
 
@@ -113,18 +114,6 @@ def computing_in(model, precision):
     finally:
         for layer, policy in zip(layers, previous):
             layer.dtype_policy = policy
-
-
-def _input_geometry(model):
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
-        raise ValueError(
-            "export_saved_model needs a model taking (batch, height, width, 1 or 3) images with a "
-            f"fixed height and width. Received a model with input_shape={shape}"
-        )
-    if shape[1] != shape[2]:
-        raise ValueError(f"export_saved_model needs square inputs. Received input_shape={shape}")
-    return shape[1], shape[3]
 
 
 class _ServingHead:
@@ -265,7 +254,7 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}. Received: precision={precision!r}")
     model = inference_model(model)
-    image_size, channels = _input_geometry(model)
+    image_size, channels = served_input(model, "export_saved_model")
     record = model_record(model)
     classes = int(model.output_shape[-1])
     class_names = check_class_names(record.class_names if class_names is None else class_names, classes)

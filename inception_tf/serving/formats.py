@@ -60,7 +60,14 @@ from inception_tf import files
 from inception_tf.calibration import Calibration  # noqa: F401  (re-exported)
 from inception_tf.checks import positive_int
 from inception_tf.geometry import check_class_names
-from inception_tf.serving.signatures import DEFAULT_TOP_K, IMAGES_INPUT, LRN_METADATA, lrn_form, model_record_entry
+from inception_tf.serving.signatures import (
+    DEFAULT_TOP_K,
+    IMAGES_INPUT,
+    LRN_METADATA,
+    lrn_form,
+    model_record_entry,
+    served_input,
+)
 
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}  # format -> file extension
 SAVEDMODEL = "savedmodel"  # TF Serving's format (`inception_tf.serving.export`), a directory per version
@@ -77,20 +84,18 @@ CALIBRATION_BATCH = 16  # images per calibration call
 DEFAULT_CALIBRATION_IMAGES = 128  # images an int8 export calibrates on, by default
 
 
-_REQUIREMENTS = {"onnx": ("tf2onnx", "onnx"), "litert": ()}
-_QUANTIZER_REQUIREMENTS = {"onnx": ("onnxruntime",), "litert": ()}  # onnxruntime quantizes ONNX
+_ONNX_REQUIREMENTS = ("tf2onnx", "onnx")  # LiteRT's converter is TensorFlow's own
+_ONNX_QUANTIZER_REQUIREMENTS = ("onnxruntime",)  # onnxruntime quantizes ONNX
 
 
-def _require(format, quantize=None):
-    """An ImportError naming the extra to install when `format`'s converter (or quantizer) is missing."""
+def _require_onnx(quantize=None):
+    """An ImportError naming the extra to install when the ONNX converter (or, to quantize, onnxruntime) is missing."""
     import importlib.util
 
-    needs = _REQUIREMENTS[format] + (_QUANTIZER_REQUIREMENTS[format] if quantize else ())
+    needs = _ONNX_REQUIREMENTS + (_ONNX_QUANTIZER_REQUIREMENTS if quantize else ())
     missing = [name for name in needs if importlib.util.find_spec(name) is None]
     if missing:
-        raise ImportError(
-            f"The {format} export needs {', '.join(missing)}: pip install 'inception_tf[{format}]'"
-        )
+        raise ImportError(f"The onnx export needs {', '.join(missing)}: pip install 'inception_tf[onnx]'")
 
 
 def check_quantization(quantize, calibration, input_shape=None):
@@ -192,9 +197,9 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
         `classes` int32 `(batch, k)`, `scores` float32 `(batch, k)`.
 
     Raises:
-        ValueError: the model's input is not `(batch, height, width, 1 or 3)`
-            with fixed height and width, it has no `ImagePreprocessing`, or
-            `top_k` is not a positive integer.
+        ValueError: the model's input is not square `(batch, size, size, 1
+            or 3)` (`signatures.served_input`), it has no `ImagePreprocessing`,
+            or `top_k` is not a positive integer.
     """
     import keras
 
@@ -203,14 +208,9 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
 
     top_k = positive_int("top_k", top_k)
     model = inference_model(model)
+    image_size, channels = served_input(model, "An ONNX or LiteRT export")
     model_record(model)  # refuses a model that records nothing of its inputs
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
-        raise ValueError(
-            "ONNX and LiteRT exports need a model taking (batch, height, width, 1 or 3) images with a "
-            f"fixed height and width. Received a model with input_shape={shape}"
-        )
-    images = keras.Input(shape[1:], dtype="float32", name=IMAGES_INPUT)
+    images = keras.Input((image_size, image_size, channels), dtype="float32", name=IMAGES_INPUT)
     probabilities = keras.ops.cast(model(images, training=False), "float32")
     scores, classes = keras.ops.top_k(probabilities, k=min(top_k, int(probabilities.shape[-1])))
     outputs = {"probabilities": probabilities, "classes": keras.ops.cast(classes, "int32"), "scores": scores}
@@ -241,12 +241,12 @@ def _export(model, serving, path, format, precision, **options):
     graph is float32 at every precision (an int8 file is quantized afterwards or by the
     converter), so the form returned is `"standard"` or `"banded"`.
     """
-    from inception_tf.models.kernels import resolve, using_kernels
+    from inception_tf.models.kernels import using_kernels
 
-    implementation = lrn_form(format, precision)
+    implementation = lrn_form(format, precision)  # "standard" or "banded": the form itself, on every machine
     with using_kernels(model, implementation):
         serving.export(path, format=format, verbose=False, input_signature=_input_signature(serving), **options)
-    return resolve(implementation, False, "lrn", "float32")
+    return implementation
 
 
 def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=False, opset=None, quantize=None,
@@ -278,7 +278,7 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
         FileExistsError: the file exists and `overwrite` is False.
     """
     path = _check_path(path, "onnx")
-    _require("onnx", quantize)
+    _require_onnx(quantize)
     import onnx
 
     _check_target(path, overwrite)
@@ -289,9 +289,8 @@ def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=Fa
         lrn = _export(model, serving, temporary, "onnx", quantize or "float32", opset_version=opset)
         graph = onnx.load(temporary)
         for value in list(graph.graph.input) + list(graph.graph.output):
-            dimension = value.type.tensor_type.shape.dim[0]  # tf2onnx names the batch "unk__N"
-            dimension.ClearField("dim_value")
-            dimension.dim_param = "batch"
+            # tf2onnx names the batch "unk__N"; dim_param and dim_value are one field (a oneof).
+            value.type.tensor_type.shape.dim[0].dim_param = "batch"
         properties = {LRN_METADATA: lrn}
         if quantize is not None:
             graph = _quantize_onnx(graph, calibration)

@@ -15,10 +15,10 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.framework import op_def_registry
 
 import inception_tf
-from inception_tf.serving import export
+from inception_tf.serving import export, signatures
 from inception_tf.images import resize_image
 from inception_tf.serving.runs import export_run
-from tests.conftest import small_classifier
+from tests.conftest import classifier_taking, small_classifier
 
 # A 1x1 GIF (the smallest valid GIF89a file).
 GIF_1X1 = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -409,15 +409,6 @@ def test_a_shape_fed_past_the_signature_is_refused_by_the_graph(small_export, si
     assert _fed_past_the_signature(small_export[0], signature, key, good).shape == (2, 3)
 
 
-def _model_taking(shape):
-    inputs = keras.Input(shape)
-    if len(shape) == 3:
-        x = keras.layers.GlobalAveragePooling2D()(inception_tf.ImagePreprocessing("tf")(inputs))
-    else:  # not images
-        x = keras.layers.GlobalAveragePooling1D()(inputs)
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-
-
 @pytest.mark.parametrize("shape, message", [
     ((None, 32, 3), r"needs a model taking \(batch, height, width, 1 or 3\) images with a fixed height and width"),
     ((32, None, 3), "with a fixed height and width"),
@@ -427,7 +418,7 @@ def _model_taking(shape):
 ])
 def test_a_model_export_cannot_serve_is_refused_before_anything_is_written(tmp_path, shape, message):
     with pytest.raises(ValueError, match=message):
-        export.export_saved_model(_model_taking(shape), str(tmp_path / "m"))
+        export.export_saved_model(classifier_taking(shape), str(tmp_path / "m"))
     assert not os.path.exists(tmp_path / "m")
 
 
@@ -440,7 +431,7 @@ def test_an_unknown_precision_is_refused_before_anything_is_written(tmp_path):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_grey_and_rgb_models_give_their_size_and_channels(channels):
-    assert export._input_geometry(_model_taking((24, 24, channels))) == (24, channels)
+    assert signatures.served_input(classifier_taking((24, 24, channels)), "x") == (24, channels)
 
 
 def _nested_model():

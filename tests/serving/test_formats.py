@@ -5,7 +5,10 @@ files are read by onnxruntime and the `ai_edge_litert` interpreter, which
 share no code with the export.
 """
 
+import importlib.util
+import json
 import os
+import pathlib
 
 import keras
 import numpy as np
@@ -17,7 +20,8 @@ litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 from inception_tf import cli  # noqa: E402
 from inception_tf.serving import formats  # noqa: E402
-from tests.conftest import small_classifier  # noqa: E402
+from inception_tf.calibration import Calibration  # noqa: E402
+from tests.conftest import classifier_taking, small_classifier  # noqa: E402
 
 NAMES = [f"class {i}" for i in range(10)]
 TOLERANCE = 1e-5
@@ -210,6 +214,118 @@ def test_top_k_above_the_class_count_lists_every_class(format, run, tmp_path, im
 @pytest.mark.parametrize("top_k", [0, -1, 2.5, True])
 def test_top_k_that_is_not_a_positive_integer_is_refused(format, top_k, tmp_path):
     path = str(tmp_path / f"three{formats.FORMATS[format]}")
-    with pytest.raises(ValueError, match="top_k"):
+    with pytest.raises(ValueError, match=rf"^top_k must be a positive integer\. Received: top_k={top_k!r}$"):
         formats.export_model(small_classifier(), path, format, top_k=top_k)
     assert not os.path.exists(path)
+
+
+def _model_record_of(source):
+    """What an export of `source` must record of its inputs, read off the model's ImagePreprocessing layer."""
+    layer = source[1].get_layer("preprocessing")
+    return {"preprocessing": layer.mode, "geometry": layer.geometry, "image_size": 32}
+
+
+def test_onnx_metadata_holds_the_documented_entries(onnx_file, source):
+    # What clients read: `session.get_modelmeta().custom_metadata_map` (the module's docstring).
+    metadata = ort.InferenceSession(onnx_file, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    assert sorted(metadata) == ["class_names", "lrn", "model_record"]  # no quantization entries in a float32 file
+    assert json.loads(metadata["model_record"]) == _model_record_of(source)
+    assert metadata["class_names"] == "\n".join(NAMES)
+
+
+def test_litert_sidecars_are_the_documented_files(litert_file, source):
+    directory = os.path.dirname(litert_file)
+    # names.txt is the test's own input; a float32 file has no tiny.quantization.json.
+    assert sorted(os.listdir(directory)) == ["names.txt", "tiny.class_names.txt", "tiny.model_record.json", "tiny.tflite"]
+    with open(os.path.join(directory, "tiny.model_record.json")) as handle:
+        assert json.load(handle) == {**_model_record_of(source), "lrn": "banded"}
+
+
+@pytest.mark.parametrize("path", ["runs/a.b/googlenet.tflite", pathlib.Path("runs/a.b/googlenet.tflite")])
+def test_sidecar_paths_replace_the_files_extension(path):
+    assert formats.class_names_path(path) == "runs/a.b/googlenet.class_names.txt"
+    assert formats.model_record_path(path) == "runs/a.b/googlenet.model_record.json"
+    assert formats.quantization_path(path) == "runs/a.b/googlenet.quantization.json"
+
+
+def test_exports_without_class_names_record_none_and_leave_no_stale_ones(tmp_path):
+    model = small_classifier()  # records no class names
+    onnx_path = formats.export_onnx(model, str(tmp_path / "three.onnx"))
+    metadata = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    assert sorted(metadata) == ["lrn", "model_record"]
+    path = str(tmp_path / "three.tflite")
+    formats.export_litert(model, path, class_names=["a", "b", "c"])
+    with open(tmp_path / "three.class_names.txt") as handle:
+        assert handle.read() == "a\nb\nc\n"
+    formats.export_litert(model, path, overwrite=True)  # names no longer given: the old sidecar must go
+    assert sorted(os.listdir(tmp_path)) == ["three.model_record.json", "three.onnx", "three.tflite"]
+
+
+@pytest.mark.parametrize("format", list(formats.FORMATS))
+@pytest.mark.parametrize("shape, message", [
+    ((None, 32, 3), r"needs a model taking \(batch, height, width, 1 or 3\) images with a fixed height and width"),
+    ((32, None, 3), "with a fixed height and width"),
+    ((32, 32, 4), "1 or 3"),
+    ((32, 32, 2), "1 or 3"),
+    ((32, 3), r"Received a model with input_shape=\(None, 32, 3\)"),
+    ((32, 24, 3), r"needs square inputs\. Received input_shape=\(None, 32, 24, 3\)"),
+])
+def test_a_model_the_exports_cannot_serve_is_refused_before_anything_is_written(format, shape, message, tmp_path):
+    # A non-square file would record one side as its square input size: its client would feed the wrong shape.
+    with pytest.raises(ValueError, match=message):
+        formats.export_model(classifier_taking(shape), str(tmp_path / f"m{formats.FORMATS[format]}"), format)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("format, run", [("onnx", _run_onnx), ("litert", _run_litert)])
+def test_a_grey_model_exports_and_runs(format, run, tmp_path):
+    model = classifier_taking((24, 24, 1))
+    path = formats.export_model(model, str(tmp_path / f"grey{formats.FORMATS[format]}"), format)
+    images = np.random.default_rng(0).integers(0, 256, (2, 24, 24, 1)).astype(np.float32)
+    _, outputs = run(path, images)
+    np.testing.assert_allclose(outputs["probabilities"], model.predict(images, verbose=0), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("format", list(formats.FORMATS))
+def test_a_model_without_preprocessing_is_refused_with_what_to_pass(format, tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(inputs)))
+    with pytest.raises(ValueError, match="has no ImagePreprocessing layer.*include_preprocessing=True"):
+        formats.export_model(model, str(tmp_path / f"m{formats.FORMATS[format]}"), format)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("quantize, missing", [(None, "tf2onnx"), (None, "onnx"), ("int8", "onnxruntime")])
+def test_a_missing_onnx_package_is_named_with_the_extra_to_install(monkeypatch, tmp_path, quantize, missing):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == missing else find_spec(name, *args))
+    with pytest.raises(ImportError, match=rf"^The onnx export needs {missing}: pip install 'inception_tf\[onnx\]'$"):
+        formats.export_onnx(small_classifier(), str(tmp_path / "m.onnx"), quantize=quantize)
+    assert os.listdir(tmp_path) == []
+
+
+def test_calibration_images_go_in_order_in_batches_of_at_most_calibration_batch():
+    count = 2 * formats.CALIBRATION_BATCH + 3
+    images = (np.arange(count * 2 * 2 * 3, dtype=np.float32) % 256).reshape(count, 2, 2, 3)
+    batches = formats._calibration_batches(Calibration(images, "digits", "train"))
+    assert [len(batch) for batch in batches] == [formats.CALIBRATION_BATCH, formats.CALIBRATION_BATCH, 3]
+    assert all(batch.dtype == np.float32 for batch in batches)
+    np.testing.assert_array_equal(np.concatenate(batches), images)
+
+
+@pytest.mark.parametrize("low, high", [(0.0, 255.0), (0.0, 0.0), (255.0, 255.0)])
+def test_one_calibration_image_with_pixels_anywhere_in_the_range_is_enough(low, high):
+    images = np.full((1, 32, 32, 3), low, np.float32)
+    images[0, 0, 0] = high
+    assert formats.check_quantization("int8", Calibration(images, "digits", "train"), (None, 32, 32, 3)) == "int8"
+    assert formats.check_quantization(None, None, (None, 32, 32, 3)) is None
+
+
+@pytest.mark.parametrize("value", [-0.5, 255.5])
+def test_a_calibration_pixel_just_outside_the_range_is_refused(value):
+    images = np.full((2, 32, 32, 3), 128.0, np.float32)
+    images[1, 3, 4, 2] = value
+    with pytest.raises(ValueError, match=r"pixels in \[0, 255\]\. Received values in \[.*\] \(from dataset 'digits'\)"):
+        formats.check_quantization("int8", Calibration(images, "digits", "train"), (None, 32, 32, 3))
