@@ -248,9 +248,11 @@ def test_sidecar_paths_replace_the_files_extension(path):
     assert formats.quantization_path(path) == "runs/a.b/googlenet.quantization.json"
 
 
-def test_exports_without_class_names_record_none_and_leave_no_stale_ones(tmp_path):
+def test_exports_without_class_names_record_none_and_leave_no_stale_ones(tmp_path, capfd):
     model = small_classifier()  # records no class names
     onnx_path = formats.export_onnx(model, str(tmp_path / "three.onnx"))
+    # Quiet: Keras' exporter would print "Saved artifact at" the temporary file's path.
+    assert capfd.readouterr().out == ""
     metadata = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
     assert sorted(metadata) == ["lrn", "model_record"]
     path = str(tmp_path / "three.tflite")
@@ -258,12 +260,14 @@ def test_exports_without_class_names_record_none_and_leave_no_stale_ones(tmp_pat
     with open(tmp_path / "three.class_names.txt") as handle:
         assert handle.read() == "a\nb\nc\n"
     formats.export_litert(model, path, overwrite=True)  # names no longer given: the old sidecar must go
+    assert capfd.readouterr().out == ""
     assert sorted(os.listdir(tmp_path)) == ["three.model_record.json", "three.onnx", "three.tflite"]
 
 
 @pytest.mark.parametrize("format", list(formats.FORMATS))
 @pytest.mark.parametrize("shape, message", [
-    ((None, 32, 3), r"needs a model taking \(batch, height, width, 1 or 3\) images with a fixed height and width"),
+    ((None, 32, 3), r"^An ONNX or LiteRT export needs a model taking \(batch, height, width, 1 or 3\) images with a "
+                    r"fixed height and width"),
     ((32, None, 3), "with a fixed height and width"),
     ((32, 32, 4), "1 or 3"),
     ((32, 32, 2), "1 or 3"),
@@ -294,6 +298,8 @@ def test_a_model_without_preprocessing_is_refused_with_what_to_pass(format, tmp_
     with pytest.raises(ValueError, match="has no ImagePreprocessing layer.*include_preprocessing=True"):
         formats.export_model(model, str(tmp_path / f"m{formats.FORMATS[format]}"), format)
     assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match="has no ImagePreprocessing layer"):  # the graph alone refuses it too
+        formats.serving_model(model)
 
 
 @pytest.mark.parametrize("quantize, missing", [(None, "tf2onnx"), (None, "onnx"), ("int8", "onnxruntime")])
