@@ -335,3 +335,16 @@ def test_a_calibration_pixel_just_outside_the_range_is_refused(value):
     images[1, 3, 4, 2] = value
     with pytest.raises(ValueError, match=r"pixels in \[0, 255\]\. Received values in \[.*\] \(from dataset 'digits'\)"):
         formats.check_quantization("int8", Calibration(images, "digits", "train"), (None, 32, 32, 3))
+
+
+def test_an_onnx_graph_that_fails_onnxs_checker_is_never_written(tmp_path, monkeypatch):
+    set_model_props = onnx.helper.set_model_props
+
+    def set_props_and_break_the_graph(graph, properties):
+        set_model_props(graph, properties)
+        graph.graph.node.append(onnx.helper.make_node("NoSuchOp", ["images"], ["broken"]))
+
+    monkeypatch.setattr(onnx.helper, "set_model_props", set_props_and_break_the_graph)
+    with pytest.raises(onnx.checker.ValidationError, match="NoSuchOp"):
+        formats.export_onnx(small_classifier(), str(tmp_path / "three.onnx"))
+    assert os.listdir(tmp_path) == []
