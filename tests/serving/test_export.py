@@ -410,7 +410,8 @@ def test_a_shape_fed_past_the_signature_is_refused_by_the_graph(small_export, si
 
 
 @pytest.mark.parametrize("shape, message", [
-    ((None, 32, 3), r"needs a model taking \(batch, height, width, 1 or 3\) images with a fixed height and width"),
+    ((None, 32, 3), r"^export_saved_model needs a model taking \(batch, height, width, 1 or 3\) images with a fixed "
+                    r"height and width"),
     ((32, None, 3), "with a fixed height and width"),
     ((32, 32, 4), "1 or 3"),
     ((32, 3), r"Received a model with input_shape=\(None, 32, 3\)"),
