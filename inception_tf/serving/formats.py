@@ -52,6 +52,7 @@ LiteRT files TensorFlow's op converted to `LOCAL_RESPONSE_NORMALIZATION`
 Importing this module needs no TensorFlow (`FORMATS`, `EXPORT_FORMATS` and the defaults are read by the CLI).
 """
 
+import contextlib
 import json
 import os
 import tempfile
@@ -244,9 +245,26 @@ def _export(model, serving, path, format, precision, **options):
     from inception_tf.models.kernels import using_kernels
 
     implementation = lrn_form(format, precision)  # "standard" or "banded": the form itself, on every machine
-    with using_kernels(model, implementation):
+    with using_kernels(model, implementation), _keras_messages_off():
         serving.export(path, format=format, verbose=False, input_signature=_input_signature(serving), **options)
     return implementation
+
+
+@contextlib.contextmanager
+def _keras_messages_off():
+    """Keras' messages go to absl's log (hidden by default) instead of stdout, for the block's duration.
+
+    Keras 3.13's LiteRT exporter prints "Saved artifact at <the temporary file>" whatever `verbose` says.
+    """
+    import keras
+
+    enabled = keras.config.is_interactive_logging_enabled()
+    keras.config.disable_interactive_logging()
+    try:
+        yield
+    finally:
+        if enabled:
+            keras.config.enable_interactive_logging()
 
 
 def export_onnx(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=False, opset=None, quantize=None,

@@ -348,3 +348,22 @@ def test_an_onnx_graph_that_fails_onnxs_checker_is_never_written(tmp_path, monke
     with pytest.raises(onnx.checker.ValidationError, match="NoSuchOp"):
         formats.export_onnx(small_classifier(), str(tmp_path / "three.onnx"))
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("format", list(formats.FORMATS))
+def test_an_export_is_quiet_even_where_keras_exporter_prints(format, tmp_path, capfd, monkeypatch):
+    # Keras 3.13's LiteRT exporter prints "Saved artifact at <the temporary file>" whatever `verbose` says.
+    from keras.src.utils import io_utils
+
+    export = keras.Model.export
+
+    def printing_export(self, filepath, *args, **kwargs):
+        result = export(self, filepath, *args, **kwargs)
+        io_utils.print_msg(f"Saved artifact at '{filepath}'.")
+        return result
+
+    monkeypatch.setattr(keras.Model, "export", printing_export)
+    assert keras.config.is_interactive_logging_enabled()
+    formats.export_model(small_classifier(), str(tmp_path / f"three{formats.FORMATS[format]}"), format)
+    assert capfd.readouterr().out == ""
+    assert keras.config.is_interactive_logging_enabled()  # progress bars are back on afterwards
