@@ -54,6 +54,38 @@ def default_geometry(mode):
     return _DEFAULT_BY_MODE[mode]
 
 
+def square_input(input_shape, user):
+    """`(size, channels)` of a model input every way in can prepare photos for.
+
+    That is square channels-last images, `(batch, size, size, 1 or 3)`: grey or
+    RGB, one fixed side (what `inception_tf.images.prepare_images` makes and
+    exports record as their `image_size`). `predict`, `evaluate`, the
+    SavedModel, ONNX and LiteRT exports and int8 calibration all take this
+    definition.
+
+    Args:
+        input_shape: tuple. A model's `input_shape`, batch first.
+        user: str. Who asks (`"evaluate"`, `"export_saved_model"`, ...), for the message.
+
+    Raises:
+        ValueError: any other shape, naming `user` and the shape.
+
+    Examples:
+
+    >>> square_input((None, 224, 224, 3), "predict")
+    (224, 3)
+    >>> square_input((None, 224, 160, 3), "predict")
+    Traceback (most recent call last):
+    ...
+    ValueError: predict needs a model taking square (batch, size, size, 1 or 3) images of a fixed size. Received a model with input_shape=(None, 224, 160, 3)
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] not in (1, 3):
+        raise ValueError(f"{user} needs a model taking square (batch, size, size, 1 or 3) images of a fixed size. "
+                         f"Received a model with input_shape={shape}")
+    return int(shape[1]), int(shape[3])
+
+
 def check_class_names(class_names, classes=None):
     """`class_names` as a list of str (None stays None); a ValueError naming the problem otherwise.
 

@@ -190,6 +190,14 @@ def small_classifier(classes=3):
     return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(keras.layers.Flatten()(x)))
 
 
+def square_input_refusal(user, shape):
+    """The whole message (a regex) of `geometry.square_input` refusing `shape` for `user`."""
+    import re
+
+    return "^" + re.escape(f"{user} needs a model taking square (batch, size, size, 1 or 3) images of a fixed size. "
+                           f"Received a model with input_shape={shape}") + "$"
+
+
 def classifier_taking(shape):
     """A 3-class softmax classifier taking inputs `(batch, *shape)`: images behind `ImagePreprocessing("tf")` if
     `shape` has three entries, anything else pooled as a sequence. For the input shapes an export refuses."""

@@ -22,7 +22,7 @@ from inception_tf.calibration import DEFAULT_CALIBRATION_SPLIT, Calibration
 from inception_tf.checks import positive_int
 from inception_tf.datasets import digits  # noqa: F401  (registers the "digits" builder)
 from inception_tf.datasets.names import FOLDER_PREFIX
-from inception_tf.geometry import check_geometry
+from inception_tf.geometry import check_geometry, square_input
 from inception_tf.images import prepare_images
 
 
@@ -169,14 +169,8 @@ def calibration_set(name, input_shape, count, geometry, split=DEFAULT_CALIBRATIO
             cannot be turned into the model's channels.
     """
     count = positive_int("count", count)
-    shape = tuple(input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] not in (1, 3):
-        raise ValueError(f"Calibration needs a model taking square (batch, size, size, 1 or 3) images. "
-                         f"Received input_shape={shape}")
+    size, channels = square_input(input_shape, "Calibration")
     check_geometry(geometry)
-    # The input is square (checked above): shape[1] and shape[2] both name the size.
-    size = int(shape[1])  # pragma: no mutate
-    channels = int(shape[3])
     examples, _ = load_examples(name, split, data_dir, shuffle_files=False, seed=None)
     images = examples.take(count).map(lambda image, label: prepare_images(image, size, geometry, channels))
     batch = next(iter(images.batch(count)), None)

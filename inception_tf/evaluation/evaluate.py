@@ -34,7 +34,9 @@ import numpy as np
 
 from inception_tf import files
 from inception_tf.crops import make_crops
-from inception_tf.geometry import CROP_COUNTS, EVALUATION_BATCH_SIZE, EVALUATION_REPORTS, MODEL_PROTOCOL
+from inception_tf.geometry import (
+    CROP_COUNTS, EVALUATION_BATCH_SIZE, EVALUATION_REPORTS, MODEL_PROTOCOL, square_input,
+)
 
 TOP_K = 5
 # Crops per model call for 1 and 10 crops (whole images per batch); 144 crops are one image.
@@ -120,11 +122,10 @@ def evaluate_protocol(model, images, crops, num_images=None, batch_size=DEFAULT_
     import keras
 
     from inception_tf.models.googlenet import inference_model
-    from inception_tf.models.layout import square_input
     from inception_tf.models.preprocessing import model_record
 
     crops = _check_crops(crops)
-    image_size, channels = square_input(model)
+    image_size, channels = square_input(model.input_shape, "evaluate")
     model = inference_model(model)
     # The model's own protocol needs its record (refused without one); the paper's crops are given.
     geometry = model_record(model).geometry if crops is None else None

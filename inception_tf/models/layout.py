@@ -107,17 +107,3 @@ class MinimumSizeCheck(keras.layers.Layer):
         config = super().get_config()
         config.update({"min_size": self.min_size, "data_format": self.data_format})
         return config
-
-
-def square_input(model):
-    """`(size, channels)` of a model taking square channels-last images `(batch, size, size, channels)`.
-
-    Raises:
-        ValueError: any other input shape, naming it.
-    """
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] is None:
-        raise ValueError(
-            f"model must take square images (batch, size, size, channels). Received: input_shape={shape}"
-        )
-    return int(shape[1]), int(shape[3])

@@ -45,7 +45,7 @@ import tensorflow as tf
 
 from inception_tf import files
 from inception_tf.checks import positive_int
-from inception_tf.geometry import check_class_names
+from inception_tf.geometry import check_class_names, square_input
 from inception_tf.images import prepare_images
 from inception_tf.models.googlenet import inference_model
 from inception_tf.models.kernels import cpu_flags, resolve, using_kernels
@@ -65,7 +65,6 @@ from inception_tf.serving.signatures import (
     model_record_entry,
     next_version,
     resolve_version_dir,  # noqa: F401  (kept importable from here)
-    served_input,
     version_dirs,  # noqa: F401
 )
 
@@ -254,7 +253,7 @@ def export_saved_model(model, base_dir, version=None, class_names=None, top_k=DE
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}. Received: precision={precision!r}")
     model = inference_model(model)
-    image_size, channels = served_input(model, "export_saved_model")
+    image_size, channels = square_input(model.input_shape, "export_saved_model")
     record = model_record(model)
     classes = int(model.output_shape[-1])
     class_names = check_class_names(record.class_names if class_names is None else class_names, classes)

@@ -60,14 +60,13 @@ import tempfile
 from inception_tf import files
 from inception_tf.calibration import Calibration  # noqa: F401  (re-exported)
 from inception_tf.checks import positive_int
-from inception_tf.geometry import check_class_names
+from inception_tf.geometry import check_class_names, square_input
 from inception_tf.serving.signatures import (
     DEFAULT_TOP_K,
     IMAGES_INPUT,
     LRN_METADATA,
     lrn_form,
     model_record_entry,
-    served_input,
 )
 
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}  # format -> file extension
@@ -199,7 +198,7 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
 
     Raises:
         ValueError: the model's input is not square `(batch, size, size, 1
-            or 3)` (`signatures.served_input`), it has no `ImagePreprocessing`,
+            or 3)` (`inception_tf.geometry.square_input`), it has no `ImagePreprocessing`,
             or `top_k` is not a positive integer.
     """
     import keras
@@ -209,7 +208,7 @@ def serving_model(model, top_k=DEFAULT_TOP_K):
 
     top_k = positive_int("top_k", top_k)
     model = inference_model(model)
-    image_size, channels = served_input(model, "An ONNX or LiteRT export")
+    image_size, channels = square_input(model.input_shape, "An ONNX or LiteRT export")
     model_record(model)  # refuses a model that records nothing of its inputs
     images = keras.Input((image_size, image_size, channels), dtype="float32", name=IMAGES_INPUT)
     probabilities = keras.ops.cast(model(images, training=False), "float32")

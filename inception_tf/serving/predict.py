@@ -9,6 +9,7 @@ same answer as a `.keras` file, a run directory, a weights file, a SavedModel
 """
 
 
+from inception_tf.geometry import square_input
 from inception_tf.runs import is_keras_source, load_keras_source
 from inception_tf.serving.image_files import check_top_k, decode_files, read_image_file, top_classes
 from inception_tf.serving.signatures import BYTES_SIGNATURE, DEFAULT_TOP_K, resolve_version_dir
@@ -75,12 +76,11 @@ def keras_probabilities(model, images):
 
     from inception_tf.images import prepare_images
     from inception_tf.models.googlenet import inference_model
-    from inception_tf.models.layout import square_input
     from inception_tf.models.preprocessing import model_record
 
     model = inference_model(model)
     record = model_record(model)
-    size, channels = square_input(model)
+    size, channels = square_input(model.input_shape, "predict")
     batch = tf.stack([prepare_images(image, size, record.geometry, channels) for image in images])
     return tf.cast(model.predict_on_batch(batch), tf.float32).numpy()
 

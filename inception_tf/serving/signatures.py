@@ -78,30 +78,6 @@ def resolve_version_dir(model_dir, version=None):
     return path
 
 
-def served_input(model, exporter):
-    """`(image_size, channels)` of a model an export can serve: square `(batch, size, size, 1 or 3)` images.
-
-    Every export records one square input size (`model_record_entry`) that its
-    clients prepare photos to, so a model taking anything else is refused.
-
-    Args:
-        model: a `keras.Model`.
-        exporter: str. Who asks, for the message (`"export_saved_model"`, ...).
-
-    Raises:
-        ValueError: any other input shape, naming it.
-    """
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
-        raise ValueError(
-            f"{exporter} needs a model taking (batch, height, width, 1 or 3) images with a "
-            f"fixed height and width. Received a model with input_shape={shape}"
-        )
-    if shape[1] != shape[2]:
-        raise ValueError(f"{exporter} needs square inputs. Received input_shape={shape}")
-    return int(shape[1]), int(shape[3])
-
-
 def model_record_entry(preprocessing, geometry, image_size):
     """What an export states of the model's inputs (`assets/model_record.json`, ONNX metadata, a LiteRT sidecar).
 

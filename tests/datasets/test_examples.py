@@ -9,6 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from inception_tf.datasets import examples
+from tests.conftest import square_input_refusal
 from tests.geometry_expectations import PREPARED_BY
 from tests.training.test_data import write_image_folder
 
@@ -131,8 +132,7 @@ def test_calibration_refuses_a_count_that_is_no_positive_integer(folder, count):
 @pytest.mark.parametrize("input_shape", [(None, 16, 16), (None, 16, 16, 3, 1), (None, None, None, 3),
                                          (None, 16, 12, 3), (None, 12, 16, 3), (None, 16, 16, 2), (None, 16, 16, 4)])
 def test_calibration_refuses_a_model_input_that_is_not_square_with_one_or_three_channels(folder, input_shape):
-    with pytest.raises(ValueError, match=r"square \(batch, size, size, 1 or 3\) images\. "
-                                         rf"Received input_shape={re.escape(str(input_shape))}"):
+    with pytest.raises(ValueError, match=square_input_refusal("Calibration", input_shape)):
         examples.calibration_set(folder[0], input_shape, 2, "square")
 
 

@@ -124,18 +124,3 @@ def test_size_check_traced_with_one_side_known_checks_the_other_at_run_time():
 def test_size_check_is_registered_under_the_package_name():
     # The name `.keras` files record for the layer, and look it up by when they load.
     assert keras.saving.get_registered_name(MinimumSizeCheck) == "inception_tf>MinimumSizeCheck"
-
-
-def model_taking(shape):
-    inputs = keras.Input(shape)
-    return keras.Model(inputs, keras.layers.Identity()(inputs))
-
-
-def test_square_input_gives_the_size_and_channels_of_square_channels_last_images():
-    assert layout.square_input(model_taking((32, 32, 3))) == (32, 3)
-    assert layout.square_input(model_taking((224, 224, 1))) == (224, 1)
-    for shape in [(32, 40, 3), (40, 32, 3), (None, None, 3), (None, 32, 3), (32, None, 3), (32, 32, None), (32, 3),
-                  (32, 32, 32, 3)]:
-        with pytest.raises(ValueError, match=r"model must take square images \(batch, size, size, channels\). "
-                                             r"Received: input_shape=\(None, "):
-            layout.square_input(model_taking(shape))

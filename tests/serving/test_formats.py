@@ -21,7 +21,7 @@ litert = pytest.importorskip("ai_edge_litert.interpreter")
 from inception_tf import cli  # noqa: E402
 from inception_tf.serving import formats  # noqa: E402
 from inception_tf.calibration import Calibration  # noqa: E402
-from tests.conftest import classifier_taking, small_classifier  # noqa: E402
+from tests.conftest import classifier_taking, small_classifier, square_input_refusal as refusal  # noqa: E402
 
 NAMES = [f"class {i}" for i in range(10)]
 TOLERANCE = 1e-5
@@ -265,18 +265,10 @@ def test_exports_without_class_names_record_none_and_leave_no_stale_ones(tmp_pat
 
 
 @pytest.mark.parametrize("format", list(formats.FORMATS))
-@pytest.mark.parametrize("shape, message", [
-    ((None, 32, 3), r"^An ONNX or LiteRT export needs a model taking \(batch, height, width, 1 or 3\) images with a "
-                    r"fixed height and width"),
-    ((32, None, 3), "with a fixed height and width"),
-    ((32, 32, 4), "1 or 3"),
-    ((32, 32, 2), "1 or 3"),
-    ((32, 3), r"Received a model with input_shape=\(None, 32, 3\)"),
-    ((32, 24, 3), r"needs square inputs\. Received input_shape=\(None, 32, 24, 3\)"),
-])
-def test_a_model_the_exports_cannot_serve_is_refused_before_anything_is_written(format, shape, message, tmp_path):
+@pytest.mark.parametrize("shape", [(None, 32, 3), (32, None, 3), (32, 32, 4), (32, 32, 2), (32, 3), (32, 24, 3)])
+def test_a_model_the_exports_cannot_serve_is_refused_before_anything_is_written(format, shape, tmp_path):
     # A non-square file would record one side as its square input size: its client would feed the wrong shape.
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=refusal("An ONNX or LiteRT export", (None, *shape))):
         formats.export_model(classifier_taking(shape), str(tmp_path / f"m{formats.FORMATS[format]}"), format)
     assert os.listdir(tmp_path) == []
 
