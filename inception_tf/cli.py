@@ -75,6 +75,16 @@ def _train_config(args):
     return TrainConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)})
 
 
+class _StderrNow:
+    """A stream that writes to whatever `sys.stderr` is at the time (`main` swaps it while a command runs)."""
+
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+
 def _train(args):
     import logging
 
@@ -83,7 +93,7 @@ def _train(args):
 
     logger = logging.getLogger("inception_tf")
     if not logger.handlers:
-        logger.addHandler(logging.StreamHandler())  # to stderr, the message alone (the default format)
+        logger.addHandler(logging.StreamHandler(_StderrNow()))  # the message alone (the default format)
     logger.setLevel(logging.INFO)
     try:
         history = train.train(_train_config(args))
@@ -373,7 +383,10 @@ def main(argv=None):
         from inception_tf import runtime
 
         runtime.configure(tensorflow_logs=args.tf_logs)
-        return args.handler(args)
+        if args.tf_logs:
+            return args.handler(args)
+        with runtime.native_stderr_hidden():
+            return args.handler(args)
     except KeyboardInterrupt:
         if args.debug:
             raise

@@ -10,6 +10,13 @@ library user who wants the same) calls `configure()` before TensorFlow starts:
   the `cuInit` error of a CPU-only machine) and Python warnings are hidden
   unless `tensorflow_logs=True` (`--tf-logs`).
 
+TensorFlow 2.21 writes its C++ log lines whatever `TF_CPP_MIN_LOG_LEVEL`
+says, and not only at start-up: a multi-worker strategy probes CUDA again when
+it starts its server, tf.data warns about partly read caches. The
+`inception-tf` command therefore runs inside `native_stderr_hidden()` (unless
+`--tf-logs`): C++ writes to the process's stderr go nowhere, Python's
+`sys.stderr` (its messages, warnings, tracebacks, progress bars) still reaches it.
+
 A value the user has set in the environment always wins.
 """
 
@@ -42,6 +49,39 @@ def configure(tensorflow_logs=False):
         absl.logging.set_verbosity(absl.logging.ERROR)
     except ImportError:
         pass
+
+
+@contextlib.contextmanager
+def native_stderr_hidden():
+    """Inside the block, file descriptor 2 goes to /dev/null and `sys.stderr` writes to a duplicate of it.
+
+    So what C and C++ code writes to stderr (TensorFlow's log lines) is hidden
+    while everything Python writes to `sys.stderr` arrives as before. Only where
+    `sys.stderr` is the process's own stream on descriptor 2 (a terminal, a pipe,
+    a file); under a replaced stream (pytest's capture, a notebook) the block
+    changes nothing. Both are restored afterwards, whatever happens inside.
+    """
+    stream = sys.stderr
+    try:
+        own = stream is sys.__stderr__ and stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor
+        own = False
+    if not own:
+        yield
+        return
+    stream.flush()
+    python_stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=stream.encoding, errors=stream.errors)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = python_stderr
+    try:
+        yield
+    finally:
+        python_stderr.flush()
+        os.dup2(python_stderr.fileno(), 2)
+        sys.stderr = stream
+        python_stderr.close()
 
 
 @contextlib.contextmanager

@@ -116,3 +116,60 @@ def test_tensorflow_logs_keep_the_log_levels_and_leave_tensorflow_unimported(env
     assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ and "ABSL_MIN_LOG_LEVEL" not in os.environ
     assert unstarted_tensorflow.started_with is None
     assert logging.getLogger("tensorflow").level == level
+
+
+NATIVE_LINE = b"E0000 00:00:1 cuda_platform.cc:52] failed call to cuInit\n"
+
+
+def test_native_stderr_hidden_drops_cpp_lines_and_keeps_python_stderr(capfd, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)  # the process's own stream, as in a terminal
+    capfd.readouterr()
+    with runtime.native_stderr_hidden():
+        os.write(2, NATIVE_LINE)
+        print("inception-tf train: error: one line", file=sys.stderr)
+    os.write(2, b"native after\n")
+    print("python after", file=sys.stderr, flush=True)
+    assert capfd.readouterr().err == "inception-tf train: error: one line\nnative after\npython after\n"
+    assert sys.stderr is sys.__stderr__
+
+
+def test_native_stderr_hidden_restores_both_when_the_block_raises(capfd, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    capfd.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        with runtime.native_stderr_hidden():
+            raise KeyboardInterrupt
+    os.write(2, b"native after\n")
+    assert sys.stderr is sys.__stderr__
+    assert capfd.readouterr().err == "native after\n"
+
+
+def test_native_stderr_hidden_changes_nothing_under_a_replaced_stream(capfd, monkeypatch):
+    import io
+
+    replaced = io.StringIO()  # pytest's capture, a notebook's stream
+    monkeypatch.setattr(sys, "stderr", replaced)
+    with runtime.native_stderr_hidden():
+        assert sys.stderr is replaced
+        os.write(2, NATIVE_LINE)
+    assert capfd.readouterr().err == NATIVE_LINE.decode()
+
+
+def test_the_command_line_runs_its_command_inside_it_unless_tf_logs(monkeypatch):
+    import contextlib
+
+    from inception_tf import cli
+
+    inside, seen = [False], []
+
+    @contextlib.contextmanager
+    def recording():
+        inside[0] = True
+        yield
+        inside[0] = False
+
+    monkeypatch.setattr(runtime, "configure", lambda tensorflow_logs=False: None)
+    monkeypatch.setattr(runtime, "native_stderr_hidden", recording)
+    monkeypatch.setattr(cli, "_costs", lambda args: seen.append(inside[0]) or 0)
+    assert cli.main(["costs"]) == 0 and cli.main(["--tf-logs", "costs"]) == 0
+    assert seen == [True, False]

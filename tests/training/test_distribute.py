@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -186,6 +187,8 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, tfds_di
         results = _run_two_workers(command)
     for code, output in results:
         assert code == 0, output[-4000:]
+        # None of TensorFlow's C++ log lines (the strategy's CUDA probe, tf.data's notes) reach the terminal.
+        assert not re.search(r"^[IWEF]\d{4} ", output, re.MULTILINE), output[-4000:]
     run_dir = tmp_path / "runs" / "googlenet_digits"
     chief = json.loads((run_dir / "metrics.json").read_text())
     other = json.loads((run_dir / "workers" / "worker_1" / "metrics.json").read_text())
