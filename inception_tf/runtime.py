@@ -16,6 +16,8 @@ it starts its server, tf.data warns about partly read caches. The
 `inception-tf` command therefore runs inside `native_stderr_hidden()` (unless
 `--tf-logs`): C++ writes to the process's stderr go nowhere, Python's
 `sys.stderr` (its messages, warnings, tracebacks, progress bars) still reaches it.
+A fatal error inside TensorFlow's C++ code then ends the process without its
+message: `--tf-logs` shows it.
 
 A value the user has set in the environment always wins.
 """
