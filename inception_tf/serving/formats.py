@@ -35,17 +35,18 @@ float interface: ONNX through onnxruntime's static quantization (QDQ
 format, per-channel int8 weights, uint8 activations with MinMax ranges from
 the calibration images; the softmax and top-k stay float32), LiteRT through
 the TFLite converter's integer quantization with those images as the
-representative dataset (ops without an int8 kernel, such as LRN, stay float32
-between quantize and dequantize ops; the softmax is int8, so LiteRT's
+representative dataset, except the LRN layers' ops, which stay float32
+between dequantize and quantize ops (the softmax is int8, so LiteRT's
 probabilities come in steps of 1/256). The file records it: ONNX in `metadata_props` (`quantization` = "int8",
 `calibration` = a JSON object), LiteRT in a sidecar `NAME.quantization.json`
-holding the same two entries.
+holding the same two entries and the layers kept in float32 (`float32_layers`).
 
-LRN: ONNX files (float32 and int8) and float32 LiteRT files hold its banded
-form (a 1x1 `Conv` / `CONV_2D` with a band matrix over the squares, then
-square roots; onnxruntime quantizes it with the rest in int8 files), int8
-LiteRT files TensorFlow's op converted to `LOCAL_RESPONSE_NORMALIZATION`
-(XNNPACK runs the quantized banded form slower). ONNX records the form in
+LRN: every file holds its banded form (a 1x1 `Conv` / `CONV_2D` with a band
+matrix over the squares, then square roots). onnxruntime quantizes it with
+the rest in int8 files; int8 LiteRT files keep it in float32, where XNNPACK
+runs it fast (GoogLeNet at 224: 2.7x the float32 file's speed, against 0.7x
+with TensorFlow's op as `LOCAL_RESPONSE_NORMALIZATION` and 0.35x with the band
+quantized; benchmarks/RESULTS.md). ONNX records the form in
 `metadata_props["lrn"]`, a LiteRT file in its `NAME.model_record.json`
 (`"lrn"`; an int8 one in its quantization record too).
 
@@ -79,6 +80,7 @@ MODEL_RECORD_SUFFIX = ".model_record.json"
 QUANTIZATIONS = ("int8",)
 QUANTIZATION_METADATA = "quantization"
 CALIBRATION_METADATA = "calibration"
+FLOAT32_LAYERS_METADATA = "float32_layers"  # an int8 LiteRT quantization record: the layers computed in float32
 QUANTIZATION_SUFFIX = ".quantization.json"
 CALIBRATION_BATCH = 16  # images per calibration call
 DEFAULT_CALIBRATION_IMAGES = 128  # images an int8 export calibrates on, by default
@@ -386,9 +388,10 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
         quantize: None (float32) or "int8": the converter's integer
             quantization (int8 softmax: probabilities in steps of 1/256) with the calibration images as representative
             dataset (input and outputs stay float32), recorded in
-            `quantization_path(path)` (JSON, with the LRN form under `"lrn"`).
-            float32 files hold LRN's banded form, int8 files TensorFlow's op
-            (`LOCAL_RESPONSE_NORMALIZATION`, in float32).
+            `quantization_path(path)` (JSON, with the LRN form under `"lrn"`
+            and the layers kept in float32 under `"float32_layers"`). Every
+            file holds LRN's banded form; an int8 one computes it in float32
+            (`float32_layers`: the `LocalResponseNormalization` layers).
         calibration: a `Calibration` whose images fit the model's input; needed with `quantize`.
 
     Returns:
@@ -412,21 +415,67 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
                 for image in batch:
                     yield {IMAGES_INPUT: image[None]}
 
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative_dataset}
+        # The converter calibrates; `_quantize_calibrated` quantizes all but the float32 layers.
+        options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative_dataset,
+                   "_experimental_calibrate_only": True}
+    float32_layers = _lrn_layer_names(model)
     with files.atomic_file(path) as temporary:
         lrn = _export(model, serving, temporary, "litert", quantize or "float32",
                       target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}, **options)
+        if quantize is not None:
+            _quantize_calibrated(temporary, float32_layers)
         _write_sidecar(model_record_path(path), json.dumps({**record, LRN_METADATA: lrn}, indent=2, sort_keys=True))
         if class_names is not None:
             _write_sidecar(class_names_path(path), "\n".join(class_names) + "\n")
         elif os.path.exists(class_names_path(path)):  # a file without names over one with: no stale names
             os.remove(class_names_path(path))
         if quantize is not None:
-            quantized = {**_quantization_record(quantize, calibration), LRN_METADATA: lrn}
+            quantized = {**_quantization_record(quantize, calibration), LRN_METADATA: lrn,
+                         FLOAT32_LAYERS_METADATA: float32_layers}
             _write_sidecar(quantization_path(path), json.dumps(quantized, indent=2))
         elif os.path.exists(quantization_path(path)):  # a float32 file over an int8 one: no stale record
             os.remove(quantization_path(path))
     return path
+
+
+def _lrn_layer_names(model):
+    """The names of `model`'s `LocalResponseNormalization` layers, at any depth, in order."""
+    from inception_tf.models.lrn import LocalResponseNormalization
+
+    return [layer.name for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, LocalResponseNormalization)]
+
+
+def _quantize_calibrated(path, float32_layers):
+    """Rewrites the calibrated LiteRT file at `path` with int8 ops, except those of `float32_layers`.
+
+    Those layers' ops (found by their name scope in the op outputs' names) stay
+    float32 between dequantize and quantize ops; the input and outputs stay float32.
+
+    Raises:
+        RuntimeError: a layer of `float32_layers` whose ops the file does not name.
+    """
+    import re
+
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.python import convert
+
+    with open(path, "rb") as handle:
+        calibrated = handle.read()
+    interpreter = Interpreter(model_content=calibrated)
+    tensor_names = {tensor["index"]: tensor["name"] for tensor in interpreter.get_tensor_details()}
+    outputs = [tensor_names[index] for op in interpreter._get_ops_details() for index in op["outputs"]]
+    kept = []
+    for name in float32_layers:
+        scope = re.compile(rf"(^|/){re.escape(name)}(_\d+)?/")
+        found = [output for output in outputs if scope.search(output)]
+        if not found:
+            raise RuntimeError(f"The converted LiteRT graph names no op of layer {name!r}, so it cannot be kept "
+                               f"in float32; export without quantize.")
+        kept += found
+    quantized = convert.mlir_quantize(calibrated, denylisted_nodes=kept)
+    with open(path, "wb") as handle:
+        handle.write(quantized)
 
 
 def _write_sidecar(path, text):

@@ -228,15 +228,25 @@ def test_int8_litert_keeps_the_float_interface_and_computes_in_int8(int8_litert,
     assert given["dtype"] == np.float32 and list(given["shape"]) == [3, SIZE, SIZE, 3]
     assert {name: (value.dtype, value.shape) for name, value in outputs.items()} == {
         "probabilities": (np.float32, (3, CLASSES)), "classes": (np.int32, (3, 5)), "scores": (np.float32, (3, 5))}
-    convolutions = [op for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]
-    assert len(convolutions) == CONVOLUTIONS
+    interpreter = _undelegated(int8_litert)  # XNNPACK took over the float32 ops of the one that ran
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
-    # TensorFlow's LRN op, converted to LiteRT's, in float32: XNNPACK ran the quantized banded form in 2.6x
-    # its time (benchmarks/RESULTS.md).
-    lrns = [op for op in interpreter._get_ops_details() if op["op_name"] == "LOCAL_RESPONSE_NORMALIZATION"]
-    assert len(lrns) == LRN_LAYERS and all(tensors[op["inputs"][0]]["dtype"] == np.float32 for op in lrns)
+    ops = interpreter._get_ops_details()
+    computing = [op for op in ops if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE")]
+    float32_ops = sorted(op["op_name"] for op in computing if tensors[op["inputs"][0]]["dtype"] == np.float32)
+    # LRN's banded form, kept in float32 (XNNPACK ran it quantized in 2.6x the time of the float32 file,
+    # benchmarks/RESULTS.md): per layer the squares, the band convolution, rsqrt, sqrt and two products.
+    assert float32_ops == sorted(["SQUARE", "CONV_2D", "RSQRT", "SQRT", "MUL", "MUL"] * LRN_LAYERS)
+    assert "LOCAL_RESPONSE_NORMALIZATION" not in {op["op_name"] for op in ops}
+    convolutions = [op for op in computing if op["op_name"] == "CONV_2D"]
+    assert len(convolutions) == CONVOLUTIONS + LRN_LAYERS
     for conv in convolutions:
         data, weights = (tensors[index] for index in conv["inputs"][:2])
+        if data["dtype"] == np.float32:  # a band: Caffe's alpha / 5 within two channels, (out, 1, 1, in)
+            band = interpreter.get_tensor(weights["index"])
+            channels = np.arange(band.shape[0])
+            expected = np.where(np.abs(channels[:, None] - channels[None, :]) <= 2, 1e-4 / 5, 0.0)
+            np.testing.assert_allclose(band[:, 0, 0, :], expected, rtol=1e-6)
+            continue
         assert data["dtype"] == np.int8 and weights["dtype"] == np.int8
         assert len(weights["quantization_parameters"]["scales"]) == weights["shape"][0]  # per output channel
 
@@ -247,7 +257,63 @@ def test_int8_litert_records_quantization_in_its_sidecar(int8_litert):
         record = json.load(handle)
     assert record == {"quantization": "int8", "calibration": {
         "dataset": "smooth noise", "split": "fixed", "images": CALIBRATION_IMAGES, "image_size": [SIZE, SIZE],
-        "method": "minmax"}, "lrn": "standard"}
+        "method": "minmax"}, "lrn": "banded", "float32_layers": ["lrn1", "lrn2"]}
+
+
+def _undelegated(path):
+    """An interpreter of the LiteRT file at `path` that lists the file's own ops (no XNNPACK delegate), allocated."""
+    interpreter = litert.Interpreter(
+        model_path=path, experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _op_input_dtypes(path):
+    """`{op name: set of first-input dtypes}` of the computing ops (not QUANTIZE/DEQUANTIZE) of a LiteRT file."""
+    interpreter = _undelegated(path)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    dtypes = {}
+    for op in interpreter._get_ops_details():
+        if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE"):
+            dtypes.setdefault(op["op_name"], set()).add(np.dtype(tensors[op["inputs"][0]]["dtype"]).name)
+    return dtypes
+
+
+def test_int8_litert_keeps_a_named_nested_lrn_in_float32_and_quantizes_the_rest(calibration, tmp_path):
+    from inception_tf import LocalResponseNormalization
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv_a")(ImagePreprocessing("tf")(inputs))
+    block = keras.Sequential([keras.Input((SIZE - 2, SIZE - 2, 8)), LocalResponseNormalization(name="norm"),
+                              keras.layers.Conv2D(8, 3, activation="relu", name="conv_b")], name="block")
+    x = keras.layers.GlobalAveragePooling2D()(block(x))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(x))
+    path = formats.export_litert(model, str(tmp_path / "nested.tflite"), quantize="int8", calibration=calibration)
+    dtypes = _op_input_dtypes(path)
+    assert dtypes["CONV_2D"] == {"int8", "float32"} and dtypes["SQUARE"] == dtypes["RSQRT"] == {"float32"}
+    with open(formats.quantization_path(path)) as handle:
+        assert json.load(handle)["float32_layers"] == ["norm"]
+    images = _pixels(3, 4)
+    np.testing.assert_allclose(_run_litert(path, images)[1]["probabilities"], model.predict(images, verbose=0),
+                               atol=INT8_PROBABILITY_TOLERANCE)
+
+
+def test_int8_litert_of_a_model_without_lrn_quantizes_every_op(calibration, tmp_path):
+    model = small_classifier()
+    path = formats.export_litert(model, str(tmp_path / "plain.tflite"), quantize="int8", calibration=calibration)
+    assert "float32" not in set().union(*_op_input_dtypes(path).values())
+    with open(formats.quantization_path(path)) as handle:
+        assert json.load(handle)["float32_layers"] == []
+
+
+def test_int8_litert_refuses_to_quantize_a_layer_it_cannot_find_and_writes_nothing(calibration, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(formats, "_lrn_layer_names", lambda model: ["missing_norm"])
+    with pytest.raises(RuntimeError, match=r"^The converted LiteRT graph names no op of layer 'missing_norm', so "
+                                           r"it cannot be kept in float32; export without quantize\.$"):
+        formats.export_litert(small_classifier(), str(tmp_path / "m.tflite"), quantize="int8",
+                              calibration=calibration)
+    assert os.listdir(tmp_path) == []
 
 
 def test_float32_litert_over_an_int8_one_leaves_no_quantization_record(calibration, tmp_path):
@@ -506,7 +572,7 @@ def test_cli_int8_export_of_a_run_calibrated_on_digits(run_dir, tmp_path, run_cl
             names = handle.read().splitlines()
     assert record == {"quantization": "int8", "calibration": {"dataset": "digits", "split": "train", "images": 24,
                                                               "image_size": [32, 32], "method": "minmax"},
-                      "lrn": {"onnx": "banded", "litert": "standard"}[format]}
+                      "lrn": "banded", **({"float32_layers": ["lrn1", "lrn2"]} if format == "litert" else {})}
     assert names == [f"digit {i}" for i in range(10)]
 
 
