@@ -2,6 +2,7 @@
 
 import dataclasses
 import inspect
+import sys
 
 import pytest
 
@@ -104,3 +105,14 @@ def test_the_commands_defaults_are_the_librarys():
     assert export["output_dir"] == library["export_dir"] == parsed("train")["export_dir"]
     assert export["top_k"] == parsed("predict", "--model", "m", "x.png")["top_k"] == _defaults(predict.classify)["top_k"]
     assert parsed("evaluate", "--model", "m")["batch_size"] == _defaults(evaluate.evaluate)["batch_size"]
+
+
+def test_the_train_logger_writes_to_whatever_stderr_is_at_the_time(monkeypatch):
+    import io
+    import logging
+
+    handler = logging.StreamHandler(cli._StderrNow())  # as `_train` makes it, before `main` swaps sys.stderr
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", later)
+    handler.emit(logging.LogRecord("inception_tf", logging.INFO, __file__, 1, "Strategy: x", None, None))
+    assert later.getvalue() == "Strategy: x\n"

@@ -359,3 +359,30 @@ def test_an_export_is_quiet_even_where_keras_exporter_prints(format, tmp_path, c
     formats.export_model(small_classifier(), str(tmp_path / f"three{formats.FORMATS[format]}"), format)
     assert capfd.readouterr().out == ""
     assert keras.config.is_interactive_logging_enabled()  # progress bars are back on afterwards
+
+
+# What the packages an export runs warn of, word for word: Keras' ONNX helper asks numpy >= 2.3 for `np.object`
+# (once a process); TensorFlow's int8 calibrator makes a tf.lite.Interpreter, which warns of its deprecation.
+PACKAGE_WARNINGS = [
+    (FutureWarning, "In the future `np.object` will be defined as the corresponding NumPy scalar."),
+    (UserWarning, "    Warning: tf.lite.Interpreter is deprecated and is scheduled for deletion in\n"
+                  "    TF 2.20. Please use the LiteRT interpreter from the ai_edge_litert package."),
+]
+
+
+@pytest.mark.parametrize("format", list(formats.FORMATS))
+def test_an_export_passes_on_no_warning_of_the_packages_it_runs(format, tmp_path, recwarn, monkeypatch):
+    import warnings
+
+    export = keras.Model.export
+
+    def warning_export(self, filepath, *args, **kwargs):
+        for category, message in PACKAGE_WARNINGS:
+            warnings.warn(message, category)
+        return export(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "export", warning_export)
+    formats.export_model(small_classifier(), str(tmp_path / f"three{formats.FORMATS[format]}"), format)
+    assert [f"{warning.category.__name__}: {warning.message}" for warning in recwarn] == []
+    warnings.warn("a warning of the user's own", UserWarning)  # and the filter is gone afterwards
+    assert [str(warning.message) for warning in recwarn] == ["a warning of the user's own"]
