@@ -114,5 +114,7 @@ def test_the_train_logger_writes_to_whatever_stderr_is_at_the_time(monkeypatch):
     handler = logging.StreamHandler(cli._StderrNow())  # as `_train` makes it, before `main` swaps sys.stderr
     later = io.StringIO()
     monkeypatch.setattr(sys, "stderr", later)
+    flushed = []
+    monkeypatch.setattr(later, "flush", lambda: flushed.append(True))
     handler.emit(logging.LogRecord("inception_tf", logging.INFO, __file__, 1, "Strategy: x", None, None))
-    assert later.getvalue() == "Strategy: x\n"
+    assert later.getvalue() == "Strategy: x\n" and flushed  # each line goes out as it is logged

@@ -2,6 +2,7 @@
 start-up lines hidden from the terminal while Python's own stderr keeps working."""
 
 import importlib.abc
+import io
 import importlib.machinery
 import logging
 import os
@@ -155,12 +156,65 @@ def test_native_stderr_hidden_changes_nothing_under_a_replaced_stream(capfd, mon
     assert capfd.readouterr().err == NATIVE_LINE.decode()
 
 
+class _StreamOnDescriptor2(io.StringIO):
+    """A stream that reports descriptor 2 without being the process's own stream (ipykernel's OutStream does)."""
+
+    def fileno(self):
+        return 2
+
+
+class _NoDescriptor(io.StringIO):
+    """A process stream whose descriptor cannot be asked for (some embedding hosts)."""
+
+    def fileno(self):
+        raise io.UnsupportedOperation("fileno")
+
+
+@pytest.mark.parametrize("stream_on_2", [False, True])
+def test_a_replaced_stream_even_on_descriptor_2_is_left_alone(capfd, monkeypatch, stream_on_2):
+    replaced = _StreamOnDescriptor2() if stream_on_2 else _NoDescriptor()
+    monkeypatch.setattr(sys, "stderr", replaced)
+    if not stream_on_2:
+        monkeypatch.setattr(sys, "__stderr__", replaced)  # the process's own, without a descriptor
+    with runtime.native_stderr_hidden():
+        assert sys.stderr is replaced
+        os.write(2, NATIVE_LINE)
+    assert capfd.readouterr().err == NATIVE_LINE.decode()
+
+
+def test_text_written_before_the_block_is_flushed_out_first(capfd, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    capfd.readouterr()
+    stream = sys.stderr
+    stream.write("before ")  # no newline: still in the stream's buffer
+    with runtime.native_stderr_hidden():
+        stream.write("through a stream held from before: to descriptor 2, hidden\n")
+        stream.flush()
+    assert capfd.readouterr().err == "before "
+
+
+def test_python_lines_arrive_as_they_are_written_inside_the_block(capfd, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    capfd.readouterr()
+    with runtime.native_stderr_hidden():
+        sys.stderr.write("epoch 1\n")  # a progress line: seen now, not when the command ends
+        assert capfd.readouterr().err == "epoch 1\n"
+
+
+def test_the_block_leaves_no_descriptor_open(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    before = sorted(os.listdir("/proc/self/fd"))
+    with runtime.native_stderr_hidden():
+        pass
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
 def test_the_command_line_runs_its_command_inside_it_unless_tf_logs(monkeypatch):
     import contextlib
 
     from inception_tf import cli
 
-    inside, seen = [False], []
+    inside, seen, configured = [False], [], []
 
     @contextlib.contextmanager
     def recording():
@@ -168,8 +222,10 @@ def test_the_command_line_runs_its_command_inside_it_unless_tf_logs(monkeypatch)
         yield
         inside[0] = False
 
-    monkeypatch.setattr(runtime, "configure", lambda tensorflow_logs=False: None)
+    monkeypatch.setattr(runtime, "configure", lambda tensorflow_logs=False: configured.append(tensorflow_logs))
     monkeypatch.setattr(runtime, "native_stderr_hidden", recording)
     monkeypatch.setattr(cli, "_costs", lambda args: seen.append(inside[0]) or 0)
     assert cli.main(["costs"]) == 0 and cli.main(["--tf-logs", "costs"]) == 0
-    assert seen == [True, False]
+    assert seen == [True, False] and configured == [False, True]
+    monkeypatch.setattr(sys, "argv", ["inception-tf", "costs"])  # no argv: the process's own
+    assert cli.main() == 0 and seen == [True, False, True]
