@@ -179,7 +179,6 @@ class _ServingHead:
 
         def decode(encoded):
             image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
-            image.set_shape((None, None, 3))
             return prepare_images(image, self.image_size, self.geometry, self.channels)
 
         spec = tf.TensorSpec((self.image_size, self.image_size, self.channels), tf.float32)
