@@ -58,10 +58,13 @@ def native_stderr_hidden():
     """Inside the block, file descriptor 2 goes to /dev/null and `sys.stderr` writes to a duplicate of it.
 
     So what C and C++ code writes to stderr (TensorFlow's log lines) is hidden
-    while everything Python writes to `sys.stderr` arrives as before. Only where
-    `sys.stderr` is the process's own stream on descriptor 2 (a terminal, a pipe,
-    a file); under a replaced stream (pytest's capture, a notebook) the block
-    changes nothing. Both are restored afterwards, whatever happens inside.
+    while everything Python writes to `sys.stderr` arrives as before, and so
+    do logging handlers that hold the stream itself (those made before the block
+    write to the duplicate inside it, those made inside it write to the stream
+    afterwards). Only where `sys.stderr` is the process's own stream on
+    descriptor 2 (a terminal, a pipe, a file); under a replaced stream (pytest's
+    capture, a notebook), or where /dev/null cannot be opened, the block changes
+    nothing. Everything is restored afterwards, whatever happens inside.
     """
     stream = sys.stderr
     try:
@@ -71,19 +74,37 @@ def native_stderr_hidden():
     if not own:
         yield
         return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
     stream.flush()
     python_stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=stream.encoding, errors=stream.errors)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
     sys.stderr = python_stderr
+    _move_handlers(stream, python_stderr)
     try:
         yield
     finally:
         python_stderr.flush()
         os.dup2(python_stderr.fileno(), 2)
         sys.stderr = stream
+        _move_handlers(python_stderr, stream)
         python_stderr.close()
+
+
+def _move_handlers(old, new):
+    """Points every logging `StreamHandler` that writes to the stream `old` at `new`."""
+    import logging
+
+    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+                handler.setStream(new)
 
 
 @contextlib.contextmanager

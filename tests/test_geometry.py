@@ -16,6 +16,7 @@ REFUSED_SHAPES = [
     (None, 32, 32, 2),     # neither grey nor RGB
     (None, 32, 32, 4),
     (None, 32, 32, 0),
+    (None, 0, 0, 3),       # no pixels
     (None, 32, 3),         # not images
     (None, 32, 32, 32, 3),
 ]

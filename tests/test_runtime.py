@@ -229,3 +229,43 @@ def test_the_command_line_runs_its_command_inside_it_unless_tf_logs(monkeypatch)
     assert seen == [True, False] and configured == [False, True]
     monkeypatch.setattr(sys, "argv", ["inception-tf", "costs"])  # no argv: the process's own
     assert cli.main() == 0 and seen == [True, False, True]
+
+
+def test_logging_handlers_holding_the_stream_keep_reaching_it(capfd, monkeypatch):
+    # TensorFlow's logger keeps a StreamHandler of the sys.stderr of its first use.
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    before = logging.getLogger("inception_tf.test.before")
+    made_before = logging.StreamHandler(sys.stderr)
+    before.addHandler(made_before)
+    inside_logger = logging.getLogger("inception_tf.test.inside")
+    capfd.readouterr()
+    try:
+        with runtime.native_stderr_hidden():
+            before.error("logged inside, by a handler made before")
+            made_inside = logging.StreamHandler(sys.stderr)
+            inside_logger.addHandler(made_inside)
+        inside_logger.error("logged after, by a handler made inside")
+        assert made_before.stream is sys.__stderr__ and made_inside.stream is sys.__stderr__
+        assert capfd.readouterr().err == ("logged inside, by a handler made before\n"
+                                          "logged after, by a handler made inside\n")
+    finally:
+        before.removeHandler(made_before)
+        inside_logger.handlers.clear()
+
+
+def test_without_dev_null_the_block_changes_nothing(capfd, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    open_file = os.open
+
+    def no_dev_null(path, *args, **kwargs):
+        if path == os.devnull:
+            raise PermissionError(13, "Permission denied", path)
+        return open_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_dev_null)
+    before = sorted(os.listdir("/proc/self/fd"))
+    with runtime.native_stderr_hidden():
+        assert sys.stderr is sys.__stderr__
+        os.write(2, NATIVE_LINE)
+    assert capfd.readouterr().err == NATIVE_LINE.decode()
+    assert sorted(os.listdir("/proc/self/fd")) == before

@@ -217,8 +217,8 @@ def evaluate(model, dataset, split, crops=None, batch_size=DEFAULT_BATCH_SIZE, d
         sequence, a dict from crop count (None for the model's protocol) to such a dict.
 
     Raises:
-        ValueError: bad `crops`, `batch_size` or `limit`, a non-square model
-            input, unknown dataset or split, missing manual downloads, or a
+        ValueError: bad `crops`, `batch_size` or `limit`, a model input other
+            than square images with 1 or 3 channels, unknown dataset or split, missing manual downloads, or a
             report written for another model, dataset, split or limit.
     """
     several = not (crops is None or isinstance(crops, (int, np.integer)))

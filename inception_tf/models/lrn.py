@@ -9,6 +9,9 @@ from keras import ops
 from inception_tf.models import kernels
 from inception_tf.models.layout import channel_axis, standardize_data_format
 
+# The name scope of the banded form's ops: an int8 LiteRT export finds them by it and keeps them in float32.
+BANDED_SCOPE = "banded_lrn"
+
 
 @keras.saving.register_keras_serializable(package="inception_tf")
 class LocalResponseNormalization(kernels.KernelChoice, keras.layers.Layer):
@@ -142,12 +145,13 @@ class LocalResponseNormalization(kernels.KernelChoice, keras.layers.Layer):
         """
         import tensorflow as tf
 
-        x = tf.cast(inputs, compute_dtype)
-        channels = x.shape[-1]
-        band = tf.constant(band_matrix(channels, self.depth_radius, self.alpha)[None, None], compute_dtype)
-        bias = tf.constant(np.full(channels, self.bias), compute_dtype)
-        scale = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), band, strides=1, padding="VALID"), bias)
-        return tf.cast(x * _inverse_power(scale, self.beta), inputs.dtype)
+        with tf.name_scope(BANDED_SCOPE):
+            x = tf.cast(inputs, compute_dtype)
+            channels = x.shape[-1]
+            band = tf.constant(band_matrix(channels, self.depth_radius, self.alpha)[None, None], compute_dtype)
+            bias = tf.constant(np.full(channels, self.bias), compute_dtype)
+            scale = tf.nn.bias_add(tf.nn.conv2d(tf.square(x), band, strides=1, padding="VALID"), bias)
+            return tf.cast(x * _inverse_power(scale, self.beta), inputs.dtype)
 
     def _portable_lrn(self, inputs):
         """The same computation in `keras.ops`, for every backend and layout (float32 inside)."""

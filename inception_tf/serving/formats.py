@@ -424,7 +424,8 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
         # The converter calibrates; `_quantize_calibrated` quantizes all but the float32 layers.
         options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative_dataset,
                    "_experimental_calibrate_only": True}
-    float32_layers = _lrn_layer_names(model)
+    # The LRN layers of the graph that is converted; each path starts with the served model itself.
+    float32_layers = ["/".join(layer_path[1:]) for layer_path in _lrn_layer_paths(serving)]
     with files.atomic_file(path) as temporary:
         lrn = _export(model, serving, temporary, "litert", quantize or "float32",
                       target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}, **options)
@@ -444,41 +445,54 @@ def export_litert(model, path, class_names=None, top_k=DEFAULT_TOP_K, overwrite=
     return path
 
 
-def _lrn_layer_names(model):
-    """The names of `model`'s `LocalResponseNormalization` layers, at any depth, in order."""
+def _lrn_layer_paths(model):
+    """`[(name, ..., name)]`: for each `LocalResponseNormalization` layer of `model`, in order, the names of
+    the nested models leading to it from `model`'s own layers, then its own name."""
     from inception_tf.models.lrn import LocalResponseNormalization
 
-    return [layer.name for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, LocalResponseNormalization)]
+    paths = []
+
+    def walk(layer, prefix):
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            if isinstance(child, LocalResponseNormalization):
+                paths.append(prefix + (child.name,))
+            else:
+                walk(child, prefix + (child.name,))
+
+    walk(model, ())
+    return paths
 
 
 def _quantize_calibrated(path, float32_layers):
-    """Rewrites the calibrated LiteRT file at `path` with int8 ops, except those of `float32_layers`.
+    """Rewrites the calibrated LiteRT file at `path` with int8 ops, except those of LRN's banded form.
 
-    Those layers' ops (found by their name scope in the op outputs' names) stay
-    float32 between dequantize and quantize ops; the input and outputs stay float32.
+    The banded form's ops are traced inside the name scope `lrn.BANDED_SCOPE`
+    (whatever the layer is called and however deep it sits), which their outputs'
+    names keep; they stay float32 between dequantize and quantize ops. The input
+    and outputs stay float32.
+
+    Args:
+        path: str. The calibrated file, rewritten in place.
+        float32_layers: list of str. The LRN layers the file must hold (for the message).
 
     Raises:
-        RuntimeError: a layer of `float32_layers` whose ops the file does not name.
+        RuntimeError: LRN layers, but no op in the banded form's scope.
     """
-    import re
-
     from ai_edge_litert.interpreter import Interpreter
     from tensorflow.lite.python import convert
+
+    from inception_tf.models import lrn
 
     with open(path, "rb") as handle:
         calibrated = handle.read()
     interpreter = Interpreter(model_content=calibrated)
     tensor_names = {tensor["index"]: tensor["name"] for tensor in interpreter.get_tensor_details()}
     outputs = [tensor_names[index] for op in interpreter._get_ops_details() for index in op["outputs"]]
-    kept = []
-    for name in float32_layers:
-        scope = re.compile(rf"(^|/){re.escape(name)}(_\d+)?/")
-        found = [output for output in outputs if scope.search(output)]
-        if not found:
-            raise RuntimeError(f"The converted LiteRT graph names no op of layer {name!r}, so it cannot be kept "
-                               f"in float32; export without quantize.")
-        kept += found
+    kept = [output for output in outputs if f"/{lrn.BANDED_SCOPE}/" in output]
+    if float32_layers and not kept:
+        raise RuntimeError(f"The converted LiteRT graph holds no op of LRN's banded form (name scope "
+                           f"{lrn.BANDED_SCOPE!r}), so the layers {float32_layers} cannot be kept in float32; "
+                           f"export without quantize.")
     quantized = convert.mlir_quantize(calibrated, denylisted_nodes=kept)
     with open(path, "wb") as handle:
         handle.write(quantized)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import keras
 import numpy as np
@@ -152,7 +153,9 @@ def test_mirrored_over_two_cpus_agrees_with_one_device(tmp_path, tfds_dir):
     assert report["loss"][0] == pytest.approx(report["loss"][1], rel=1e-4)
 
 
-RUNTIME_ERROR = "inception-tf train: error: Graph execution error:"
+# The one failure inside TensorFlow's runtime seen in CI (see the two-worker test), word for word.
+RUNTIME_ERROR = re.compile(r"inception-tf train: error: Graph execution error: .*"
+                           r"input depth must be evenly divisible by filter depth: 3 vs 64")
 
 
 def _run_two_workers(command):
@@ -170,21 +173,26 @@ def _run_two_workers(command):
 
 @pytest.mark.slow
 def test_multi_worker_two_processes_end_with_identical_weights(tmp_path, tfds_dir):
-    command = [sys.executable, "-m", "inception_tf.cli", "train", "--strategy", "multi_worker",
-               "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "8",
-               "--output-dir", str(tmp_path / "runs"), "--data-dir", tfds_dir, "--verbose", "2",
-               "--export-dir", str(tmp_path / "saved")]
-    results = _run_two_workers(command)
-    if any(code != 0 for code, _ in results) and any(RUNTIME_ERROR in output for _, output in results):
+    def command(attempt):
+        return [sys.executable, "-m", "inception_tf.cli", "train", "--strategy", "multi_worker",
+                "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "8",
+                "--output-dir", str(tmp_path / attempt / "runs"), "--data-dir", tfds_dir, "--verbose", "2",
+                "--export-dir", str(tmp_path / attempt / "saved")]
+
+    attempt = "first"
+    results = _run_two_workers(command(attempt))
+    if any(code != 0 for code, _ in results) and any(RUNTIME_ERROR.search(output) for _, output in results):
         # Once in a CI run (TensorFlow 2.21, a 2-core CPU, the whole suite beside it) a worker's first epoch
-        # failed inside TensorFlow's runtime ("Graph execution error: ... input depth must be evenly divisible
-        # by filter depth: 3 vs 64" at the first LRN's band convolution), where the same training passed in
-        # every other run there and here. Rerunning both commands is what the package tells a user to do;
-        # it must end as a clean run would. A failure of our own code, or a second one, fails the test.
-        print("\n  the first run failed inside TensorFlow's runtime; rerunning both workers:\n"
-              + "\n".join(f"  worker {index} (exit {code}): {output[-2000:]}"
-                          for index, (code, output) in enumerate(results)))
-        results = _run_two_workers(command)
+        # failed inside TensorFlow's runtime at the first LRN's band convolution: a 3-channel tensor reached it,
+        # though the traced graph's shapes say 64 (checked when it is traced). The same training passed in every
+        # other run there and here. The test runs both workers once more, afresh, and says so; any other
+        # failure, or that one twice, fails it.
+        warnings.warn("the two-worker run failed inside TensorFlow's runtime and was run again:\n"
+                      + "\n".join(f"worker {index} (exit {code}): {output[-1500:]}"
+                                  for index, (code, output) in enumerate(results)))
+        attempt = "second"
+        results = _run_two_workers(command(attempt))
+    tmp_path = tmp_path / attempt
     for code, output in results:
         assert code == 0, output[-4000:]
         # None of TensorFlow's C++ log lines (the strategy's CUDA probe, tf.data's notes) reach the terminal.
