@@ -234,10 +234,12 @@ def test_the_command_line_runs_its_command_inside_it_unless_tf_logs(monkeypatch)
 def test_logging_handlers_holding_the_stream_keep_reaching_it(capfd, monkeypatch):
     # TensorFlow's logger keeps a StreamHandler of the sys.stderr of its first use.
     monkeypatch.setattr(sys, "stderr", sys.__stderr__)
-    before = logging.getLogger("inception_tf.test.before")
+    before = logging.getLogger("tests.runtime.before")
     made_before = logging.StreamHandler(sys.stderr)
     before.addHandler(made_before)
-    inside_logger = logging.getLogger("inception_tf.test.inside")
+    inside_logger = logging.getLogger("tests.runtime.inside")
+    for logger in (before, inside_logger):  # the root's handlers (pytest's, in some processes) stay out of it
+        monkeypatch.setattr(logger, "propagate", False)
     capfd.readouterr()
     try:
         with runtime.native_stderr_hidden():

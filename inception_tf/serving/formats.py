@@ -249,9 +249,11 @@ def _export(model, serving, path, format, precision, **options):
     implementation = lrn_form(format, precision)  # "standard" or "banded": the form itself, on every machine
     with using_kernels(model, implementation), _keras_messages_off(), warnings.catch_warnings():
         # Not the user's concern: TensorFlow's int8 calibrator runs the model in tf.lite.Interpreter, which warns
-        # of its own deprecation; Keras' ONNX exporter asks numpy >= 2.3 for `np.object` as it is imported.
+        # of its own deprecation; TensorFlow 2.20's converter warns of input statistics a float interface does
+        # not need; Keras' ONNX exporter asks numpy >= 2.3 for `np.object` as it is imported.
         warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
                                 category=UserWarning)
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected", category=UserWarning)
         warnings.filterwarnings("ignore", message=r"In the future `np\.object` will be defined", category=FutureWarning)
         serving.export(path, format=format, verbose=False, input_signature=_input_signature(serving), **options)
     return implementation

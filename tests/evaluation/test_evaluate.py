@@ -605,10 +605,23 @@ def test_cli_refuses_a_model_it_cannot_load_naming_what_it_takes(run_cli_calls, 
     assert "evaluate" not in run_cli_calls
 
 
-def _colour_is_output_model(classes):
-    """`(B, 2, 2, classes) -> (B, classes)`: a constant image's colour is the model's output, as it is."""
-    inputs = keras.Input((2, 2, classes))
-    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+def _pixels_are_output_model(classes):
+    """`(B, 2, 2, 3) -> (B, classes)`: the first `classes` (at most 12) of an image's 12 values, as they are.
+
+    An RGB model, as evaluation takes; `_designed_images` puts designed outputs there.
+    """
+    kernel = np.eye(12, classes, dtype=np.float32)
+    inputs = keras.Input((2, 2, 3))
+    flat = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(classes, use_bias=False,
+                                                  kernel_initializer=keras.initializers.Constant(kernel))(flat))
+
+
+def _designed_images(outputs):
+    """float32 `(..., 2, 2, 3)` images whose first `classes` flattened values are `outputs` `(..., classes)`."""
+    values = np.zeros(outputs.shape[:-1] + (12,), np.float32)
+    values[..., :outputs.shape[-1]] = outputs
+    return values.reshape(outputs.shape[:-1] + (2, 2, 3))
 
 
 @pytest.mark.parametrize("from_logits", [False, True])
@@ -627,15 +640,13 @@ def test_a_protocol_averages_each_images_crops_over_batches_as_numpy_does(monkey
     first = np.cumsum((0,) + sizes)[:-1]
 
     def designed_batches(images, image_size, channels, crops_asked, geometry, images_per_batch, limit):
-        assert (image_size, channels, crops_asked) == (2, classes, crops)
-        for start, size in zip(first, sizes):
-            colours = outputs[start:start + size, :, None, None, :]  # (size, crops, 1, 1, classes)
-            yield (tf.constant(np.broadcast_to(colours, (size, crops, 2, 2, classes)), tf.float32),
-                   tf.constant(labels[start:start + size]))
+        assert (image_size, channels, crops_asked) == (2, 3, crops)
+        for start, size in zip(first, sizes):  # (size, crops, 2, 2, 3)
+            yield tf.constant(_designed_images(outputs[start:start + size])), tf.constant(labels[start:start + size])
 
     monkeypatch.setattr(ev, "_batches", designed_batches)
     started = time.perf_counter()
-    result = ev.evaluate_protocol(_colour_is_output_model(classes), "images", crops, from_logits=from_logits,
+    result = ev.evaluate_protocol(_pixels_are_output_model(classes), "images", crops, from_logits=from_logits,
                                   progress=False)
     elapsed = time.perf_counter() - started
     assert (result["images"], result["k"], result["crops"]) == (len(labels), 5, crops)
@@ -651,7 +662,7 @@ def test_a_protocol_averages_each_images_crops_over_batches_as_numpy_does(monkey
 def test_a_protocol_timed_at_zero_seconds_states_no_speed(monkeypatch, rng):
     """A clock that did not advance (a coarse timer) gives no images per second, not a division by zero."""
     classes = 3
-    monkeypatch.setattr(ev, "_batches", lambda *args: iter([(tf.ones((2, 1, 2, 2, classes)), tf.constant([0, 1]))]))
+    monkeypatch.setattr(ev, "_batches", lambda *args: iter([(tf.ones((2, 1, 2, 2, 3)), tf.constant([0, 1]))]))
     monkeypatch.setattr(time, "perf_counter", lambda: 7.0)
-    result = ev.evaluate_protocol(_colour_is_output_model(classes), "images", 1, progress=False)
+    result = ev.evaluate_protocol(_pixels_are_output_model(classes), "images", 1, progress=False)
     assert (result["seconds"], result["images_per_second"], result["images"]) == (0.0, None, 2)

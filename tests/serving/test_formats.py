@@ -362,11 +362,13 @@ def test_an_export_is_quiet_even_where_keras_exporter_prints(format, tmp_path, c
 
 
 # What the packages an export runs warn of, word for word: Keras' ONNX helper asks numpy >= 2.3 for `np.object`
-# (once a process); TensorFlow's int8 calibrator makes a tf.lite.Interpreter, which warns of its deprecation.
+# (once a process); TensorFlow's int8 calibrator makes a tf.lite.Interpreter, which warns of its deprecation;
+# TensorFlow 2.20's converter warns of the input statistics of an int8 LiteRT file.
 PACKAGE_WARNINGS = [
     (FutureWarning, "In the future `np.object` will be defined as the corresponding NumPy scalar."),
     (UserWarning, "    Warning: tf.lite.Interpreter is deprecated and is scheduled for deletion in\n"
                   "    TF 2.20. Please use the LiteRT interpreter from the ai_edge_litert package."),
+    (UserWarning, "Statistics for quantized inputs were expected, but not specified; continuing anyway."),  # 2.20
 ]
 
 
