@@ -80,10 +80,11 @@ def square_input(input_shape, user):
     ValueError: predict needs a model taking square (batch, size, size, 1 or 3) images of a fixed size. Received a model with input_shape=(None, 224, 160, 3)
     """
     shape = tuple(input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[1] < 1 or shape[3] not in (1, 3):
+    size = shape[1] if len(shape) == 4 else None
+    if size is None or shape[2] != size or size < 1 or shape[3] not in (1, 3):
         raise ValueError(f"{user} needs a model taking square (batch, size, size, 1 or 3) images of a fixed size. "
                          f"Received a model with input_shape={shape}")
-    return int(shape[1]), int(shape[3])
+    return int(size), int(shape[3])
 
 
 def check_class_names(class_names, classes=None):
