@@ -218,8 +218,9 @@ def evaluate(model, dataset, split, crops=None, batch_size=DEFAULT_BATCH_SIZE, d
 
     Raises:
         ValueError: bad `crops`, `batch_size` or `limit`, a model input other
-            than square images with 1 or 3 channels, unknown dataset or split, missing manual downloads, or a
-            report written for another model, dataset, split or limit.
+            than square images with 1 or 3 channels, unknown dataset or split,
+            missing manual downloads, or a report written for another model,
+            dataset, split or limit.
     """
     several = not (crops is None or isinstance(crops, (int, np.integer)))
     protocols = [_check_crops(c) for c in (crops if several else [crops])]

@@ -280,8 +280,8 @@ def _op_input_dtypes(path):
 
 
 def _model_with_a_nested_lrn():
-    """images -> conv_a -> block (LRN "norm", a convolution named "norm_1" as Keras would suffix a second "norm")
-    -> pooling -> softmax."""
+    """images -> conv_a -> block (LRN "norm", then a convolution named "norm_1", whose name begins with the
+    LRN's) -> pooling -> softmax."""
     from inception_tf import LocalResponseNormalization
 
     inputs = keras.Input((SIZE, SIZE, 3))
@@ -298,7 +298,7 @@ def test_int8_litert_keeps_a_named_nested_lrn_in_float32_and_quantizes_the_rest(
     # TensorFlow's calibrator makes a tf.lite.Interpreter, which warns of its deprecation: not the user's concern.
     assert [str(warning.message) for warning in recwarn] == []
     dtypes = _op_input_dtypes(path)
-    assert sorted(dtypes["CONV_2D"]) == ["float32", "int8", "int8"]  # the band; conv_a, norm_1
+    assert sorted(dtypes["CONV_2D"]) == ["float32", "int8", "int8"]  # the band; conv_a and norm_1
     assert dtypes["SQUARE"] == dtypes["RSQRT"] == ["float32"]
     with open(formats.quantization_path(path)) as handle:
         assert json.load(handle)["float32_layers"] == ["block/norm"]
